@@ -1,0 +1,90 @@
+"""Shared CLI plumbing: the error boundary, consoles, and output selection."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass
+
+import typer
+
+from planner.errors import ExitStatus, PlannerError
+
+
+@dataclass
+class _State:
+    debug: bool = False
+
+
+STATE = _State()
+
+
+def run(app: typer.Typer, argv: list[str] | None) -> int:
+    """Run the app and turn every failure into a one-line error, a hint and an exit status."""
+    STATE.debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        result = app(args=argv, standalone_mode=False)
+        return int(result) if isinstance(result, int) else ExitStatus.OK
+    except PlannerError as exc:
+        if STATE.debug:
+            traceback.print_exc()
+        return fail(exc.message, exc.hint, exc.exit_status)
+    except typer.Abort:
+        return fail("interrupted", "rerun the same command to continue", ExitStatus.INTERRUPTED)
+    except KeyboardInterrupt:
+        return fail("interrupted", "rerun the same command to continue", ExitStatus.INTERRUPTED)
+    except typer.TyperException as exc:  # Typer/click usage errors: unknown option, missing value, ...
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "planner"
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        return fail(message, f"run `{command} --help` for the options", getattr(exc, "exit_code", 2))
+    except BrokenPipeError:
+        return ExitStatus.OK
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, reported as such
+        if STATE.debug:
+            traceback.print_exc()
+            return ExitStatus.INTERNAL
+        return fail(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "this is a bug in planner; rerun with --debug and report the traceback",
+            ExitStatus.INTERNAL,
+        )
+
+
+def fail(message: str, hint: str, status: int) -> int:
+    first = " ".join(str(message).split())  # one line, whatever the message held
+    print(f"error: {first}", file=sys.stderr)
+    print(f"hint: {' '.join(str(hint).split())}", file=sys.stderr)
+    return int(status)
+
+
+def stdout_console():
+    """Console for results on stdout (colour only on a terminal)."""
+    from rich.console import Console
+
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+
+
+def stderr_console():
+    """Console for progress and notes on stderr."""
+    from rich.console import Console
+
+    return Console(file=sys.stderr, highlight=False)
+
+
+def output_format(as_json: bool, as_yaml: bool) -> str:
+    if as_json and as_yaml:
+        raise PlannerError("--json and --yaml conflict", hint="choose one output format")
+    return "json" if as_json else "yaml" if as_yaml else "table"
+
+
+def emit_data(data: dict, fmt: str) -> None:
+    """Print exactly the JSON or YAML document on stdout, nothing else."""
+    if fmt == "json":
+        import json
+
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False))

@@ -1,0 +1,68 @@
+"""`planner recommend`: model size and tokens (and, with a GPU plan, batch, GPUs, time and cost)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from planner.cli._common import emit_data, output_format, stderr_console, stdout_console
+from planner.resolve import DEFAULT_LAW, RecommendFlags
+
+Num = Annotated[Optional[str], typer.Option(show_default=False)]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("recommend")(recommend)
+
+
+def recommend(
+    target_loss: Annotated[Optional[str], typer.Option(help="Target final loss (nats, in the law's units).")] = None,
+    compute: Annotated[Optional[str], typer.Option(help="Lifetime FLOP budget (training FLOPs without inference demand), e.g. 1e23.")] = None,
+    params: Annotated[Optional[str], typer.Option(help="Model size N, e.g. 7B; alone: trained to the law's frontier.")] = None,
+    tokens: Annotated[Optional[str], typer.Option(help="With --params: evaluate this training-token count, e.g. 1.4T.")] = None,
+    inference_tokens: Annotated[Optional[str], typer.Option(help="Lifetime inference tokens (input + output), e.g. 2e12.")] = None,
+    inference_requests: Annotated[Optional[str], typer.Option(help="Lifetime requests (use with --input-tokens/--output-tokens).")] = None,
+    input_tokens: Annotated[Optional[str], typer.Option(help="Prompt tokens per request. [default: 70]")] = None,
+    output_tokens: Annotated[Optional[str], typer.Option(help="Generated tokens per request. [default: 215]")] = None,
+    objective: Annotated[str, typer.Option(help="Minimise lifetime 'flops' or dollar 'cost'.")] = "flops",
+    law: Annotated[str, typer.Option(help="Loss-law profile name or YAML path (`planner laws list`).")] = DEFAULT_LAW,
+    train_gpu: Annotated[Optional[str], typer.Option(help="Cost: training accelerator profile. [default: h100-sxm5-80gb]")] = None,
+    inference_gpu: Annotated[Optional[str], typer.Option(help="Cost: serving accelerator profile. [default: h100-sxm5-80gb]")] = None,
+    train_dtype: Annotated[Optional[str], typer.Option(help="Cost: training dtype. [default: bf16]")] = None,
+    inference_dtype: Annotated[Optional[str], typer.Option(help="Cost: serving dtype. [default: fp8]")] = None,
+    train_mfu: Annotated[Optional[float], typer.Option(help="Cost: training MFU, 0-1. [default: the GPU profile's prior]")] = None,
+    prefill_mfu: Annotated[Optional[float], typer.Option(help="Cost: prefill MFU, 0-1. [default: 0.5]")] = None,
+    decode_mfu: Annotated[Optional[float], typer.Option(help="Cost: decode MFU, 0-1. [default: 0.01]")] = None,
+    train_price: Annotated[Optional[float], typer.Option(help="Cost: USD per training GPU-hour. [default: profile price]")] = None,
+    inference_price: Annotated[Optional[float], typer.Option(help="Cost: USD per serving GPU-hour. [default: profile price]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    as_yaml: Annotated[bool, typer.Option("--yaml", help="Print the result as YAML on stdout.")] = False,
+    plot: Annotated[Optional[Path], typer.Option(help="Write a PNG: objective along the iso-loss curve, and N, D against demand.")] = None,
+) -> None:
+    """Recommend model size and training tokens for a target loss, a FLOP budget or a model size.
+
+    Example: planner recommend --target-loss 2.3 --inference-tokens 2e12
+    """
+    from planner import planning, resolve
+
+    fmt = output_format(as_json, as_yaml)
+    flags = RecommendFlags(**{k: v for k, v in locals().items() if k in RecommendFlags.__dataclass_fields__})
+    request = resolve.recommend_request(flags)
+    loaded = resolve.load_law(law)
+    p = resolve.law_params(loaded.profile)
+    result = planning.recommend(request, p, resolve.law_identity(loaded), resolve.law_samples(loaded.profile))
+    for warning in result.warnings:
+        stderr_console().print(f"warning: {warning}", markup=False)
+    if plot is not None:
+        from planner import plots
+
+        plots.recommendation(result, request, p, plot)
+        stderr_console().print(f"wrote {plot}", markup=False)
+    if fmt != "table":
+        emit_data(result.model_dump(mode="json"), fmt)
+        return
+    from planner import render
+
+    stdout_console().print(render.recommendation(result))

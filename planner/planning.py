@@ -1,0 +1,232 @@
+"""Pure orchestration of `planner recommend`: a validated request and a law in, a result schema out.
+
+Modes (exactly one is given):
+- target_loss: recommend the inference-aware optimum at that loss; baseline = the law's frontier model
+  at the same loss (Sardana et al.'s "Chinchilla-style" model).
+- params: a model of that size trained to the law's frontier is the baseline; recommend the optimum at
+  its loss (Sardana et al.'s setting, e.g. 13B -> 7B at 2e12 inference tokens).
+- evaluate (params and tokens): the given configuration is the baseline; recommend the optimum at its loss.
+- compute: the lowest loss a lifetime FLOP budget (training + 2N per inference token) reaches; with no
+  inference demand this is Hoffmann's eq. 4 compute-optimal model. Baseline = frontier model at that loss.
+Under the cost objective the inference demand enters as Sardana et al.'s effective token count T_eff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.errors import InfeasibleError, UsageError
+from planner.laws import chinchilla as law
+from planner.schemas.recommend import (
+    Band,
+    Baseline,
+    BaselineCost,
+    CostBreakdown,
+    Intervals,
+    LawIdentity,
+    RecommendRequest,
+    RecommendResult,
+)
+
+EXTREME_TOKENS_PER_PARAM = 1000.0
+
+
+@dataclass(frozen=True)
+class Solution:
+    n_params: float
+    n_tokens: float
+    loss: float
+    baseline_n_params: float
+    baseline_n_tokens: float
+    baseline_description: str
+
+
+def effective_tokens(request: RecommendRequest) -> float:
+    """Inference tokens the optimiser sees: the demand itself (FLOPs) or T_eff (cost, Sardana et al. §6)."""
+    if request.objective == "flops":
+        return request.inference.tokens
+    c = request.cost
+    assert c is not None
+    c_train = law.cost_per_flop(c.train_price_usd_per_hour, c.train_peak_flops_per_s)
+    c_inf = law.cost_per_flop(c.inference_price_usd_per_hour, c.inference_peak_flops_per_s)
+    return law.effective_inference_tokens(
+        c_inf / c_train,
+        c.train_mfu,
+        request.inference.input_tokens,
+        c.prefill_mfu,
+        request.inference.output_tokens,
+        c.decode_mfu,
+    )
+
+
+def solve(request: RecommendRequest, p: law.ChinchillaParams, d_eff: float) -> Solution:
+    """The recommended (N, D), the loss both models reach, and the baseline, for one set of constants."""
+    mode = request.mode
+    if mode == "compute":
+        if request.objective == "cost":
+            raise UsageError(
+                "--compute fixes a FLOP budget, which the cost objective does not optimise",
+                hint="with --objective cost give --target-loss or --params instead",
+            )
+        N, D = law.lifetime_optimal(request.compute_flops, request.inference.tokens, p)
+        ell = float(law.loss(N, D, p))
+        bN, bD = law.frontier_point(ell, p)
+        return Solution(N, D, ell, float(bN), float(bD), "frontier model at the loss the budget reaches")
+    if mode == "target_loss":
+        ell = request.target_loss
+        bN, bD = law.frontier_point(ell, p)
+        desc = "frontier (Chinchilla-style) model at the target loss"
+    elif mode == "params":
+        bN = request.n_params
+        bD = float(law.frontier_tokens(bN, p))
+        ell = float(law.loss(bN, bD, p))
+        desc = "the given model size trained to the law's frontier"
+    else:
+        bN, bD = request.n_params, request.n_tokens
+        ell = float(law.loss(bN, bD, p))
+        desc = "the given configuration"
+    N, D = law.inference_optimal(ell, d_eff, p)
+    return Solution(N, D, ell, float(bN), float(bD), desc)
+
+
+def _flops(N: float, D: float, d_inf: float) -> tuple[float, float, float]:
+    train = float(law.training_flops(N, D))
+    inference = 2.0 * N * d_inf
+    return train, inference, train + inference
+
+
+def _cost(request: RecommendRequest, N: float, D: float) -> tuple[float, float]:
+    c = request.cost
+    assert c is not None
+    train, inference = law.lifetime_cost(
+        N,
+        D,
+        request.inference.input_tokens,
+        request.inference.output_tokens,
+        law.cost_per_flop(c.train_price_usd_per_hour, c.train_peak_flops_per_s),
+        law.cost_per_flop(c.inference_price_usd_per_hour, c.inference_peak_flops_per_s),
+        c.train_mfu,
+        c.prefill_mfu,
+        c.decode_mfu,
+    )
+    return float(train), float(inference)
+
+
+def recommend(
+    request: RecommendRequest,
+    p: law.ChinchillaParams,
+    identity: LawIdentity,
+    samples: list[list[float]] | None = None,
+) -> RecommendResult:
+    """Solve the request under one law; add 5/50/95% bands when the law carries bootstrap samples."""
+    d_eff = effective_tokens(request)
+    sol = solve(request, p, d_eff)
+    d_inf = request.inference.tokens
+    train, inference, total = _flops(sol.n_params, sol.n_tokens, d_inf)
+    b_train, b_inf, b_total = _flops(sol.baseline_n_params, sol.baseline_n_tokens, d_inf)
+    baseline = Baseline(
+        n_params=sol.baseline_n_params,
+        n_tokens=sol.baseline_n_tokens,
+        total_flops=b_total,
+        train_flops=b_train,
+        inference_flops=b_inf,
+        description=sol.baseline_description,
+    )
+    cost_usd = None
+    savings = (b_total - total) / b_total
+    if request.objective == "cost":
+        c_train, c_inf = _cost(request, sol.n_params, sol.n_tokens)
+        cb_train, cb_inf = _cost(request, sol.baseline_n_params, sol.baseline_n_tokens)
+        cost_usd = CostBreakdown(train=c_train, inference=c_inf, total=c_train + c_inf)
+        baseline = baseline.model_copy(update={"cost_usd": BaselineCost(total=cb_train + cb_inf)})
+        savings = (cb_train + cb_inf - cost_usd.total) / (cb_train + cb_inf)
+    return RecommendResult(
+        mode=request.mode,
+        objective=request.objective,
+        n_params=sol.n_params,
+        n_tokens=sol.n_tokens,
+        tokens_per_param=sol.n_tokens / sol.n_params,
+        loss=sol.loss,
+        train_flops=train,
+        inference_flops=inference,
+        total_flops=total,
+        baseline=baseline,
+        savings_fraction=savings,
+        law=identity,
+        inference=request.inference,
+        effective_inference_tokens=d_eff if request.objective == "cost" else None,
+        cost_usd=cost_usd,
+        cost_inputs=request.cost,
+        intervals=bands(request, samples, d_eff) if samples else None,
+        assumptions=assumptions(request, identity, d_eff),
+        warnings=warnings(sol),
+    )
+
+
+def bands(request: RecommendRequest, samples: list[list[float]], d_eff: float) -> Intervals:
+    """Percentile bands of the recommendation over bootstrap draws [E, A, B, alpha, beta] of the law."""
+    rows = []
+    n_infeasible = 0
+    for E, A, B, alpha, beta in samples:
+        try:
+            sol = solve(request, law.ChinchillaParams(E, A, B, alpha, beta), d_eff)
+        except InfeasibleError:
+            n_infeasible += 1
+            continue
+        train, _, total = _flops(sol.n_params, sol.n_tokens, request.inference.tokens)
+        rows.append((sol.n_params, sol.n_tokens, train, total, sol.loss))
+    if not rows:
+        raise InfeasibleError(
+            f"the target is infeasible under all {len(samples)} bootstrap draws of the law",
+            hint="raise the target loss",
+        )
+    q = np.percentile(np.array(rows), [5, 50, 95], axis=0)
+    band = [Band(p5=float(q[0, i]), p50=float(q[1, i]), p95=float(q[2, i])) for i in range(5)]
+    return Intervals(
+        n_samples=len(samples),
+        n_infeasible=n_infeasible,
+        n_params=band[0],
+        n_tokens=band[1],
+        train_flops=band[2],
+        total_flops=band[3],
+        loss=band[4],
+    )
+
+
+def assumptions(request: RecommendRequest, identity: LawIdentity, d_eff: float) -> list[str]:
+    out = [
+        f"loss law {identity.name}: L = E + A/N^alpha + B/D^beta with E={identity.E:g}, A={identity.A:g}, "
+        f"B={identity.B:g}, alpha={identity.alpha:g}, beta={identity.beta:g} (sha256 {identity.sha256[:16]}…)",
+        f"N counts {identity.params_counted.replace('_', '-')} parameters, as the law was fitted; "
+        "FLOPs = 6·N·D for training + 2·N per inference token (Kaplan et al. 2020; Sardana et al. 2024)",
+    ]
+    inf = request.inference
+    if inf.split_assumed and request.objective == "cost":
+        out.append(
+            "inference tokens split 70 in : 215 out per request (the LMSys average Sardana et al. use); "
+            "give --inference-requests with --input-tokens/--output-tokens to set it"
+        )
+    if request.objective == "cost":
+        c = request.cost
+        assert c is not None
+        out.append(
+            f"training on {c.train_gpu} {c.train_dtype} ({c.train_peak_flops_per_s / 1e12:g} TFLOP/s dense) at "
+            f"MFU {c.train_mfu:g}, ${c.train_price_usd_per_hour:g}/GPU-h; inference on {c.inference_gpu} "
+            f"{c.inference_dtype} ({c.inference_peak_flops_per_s / 1e12:g} TFLOP/s dense), prefill MFU "
+            f"{c.prefill_mfu:g}, decode MFU {c.decode_mfu:g}, ${c.inference_price_usd_per_hour:g}/GPU-h"
+        )
+        out.append(f"cost optimum = FLOP optimum with D_inf replaced by T_eff = {d_eff:.4g} (Sardana et al. §6)")
+    return out
+
+
+def warnings(sol: Solution) -> list[str]:
+    out = []
+    ratio = sol.n_tokens / sol.n_params
+    if ratio > EXTREME_TOKENS_PER_PARAM:
+        out.append(
+            f"{ratio:.0f} tokens per parameter: laws fitted at 5-40 tokens/param overestimate the gain "
+            "from extra data at extreme ratios (Sardana et al. 2024 §5)"
+        )
+    return out

@@ -1,0 +1,131 @@
+"""Find, read and validate YAML profiles (laws, hardware, batch laws); the only module that reads profiles/.
+
+Search order for a NAME: ``$PLANNER_PROFILES_DIR/<kind>/NAME.yaml``, then the built-in profiles that
+ship with the package. A value that ends in .yaml/.yml or contains a path separator is a file path.
+Every error names the file and, for schema errors, the field and (where YAML tells) the line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from planner.errors import ConfigError
+
+KINDS = ("laws", "hardware", "batch")
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[M]):
+    """A validated profile with its identity: where it came from and the sha256 of its bytes."""
+
+    profile: M
+    path: Path
+    sha256: str
+
+
+def builtin_dir() -> Path:
+    """Where the shipped profiles are: the repo's profiles/ (editable install) or the wheel's copy."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "profiles", here / "_profiles"):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError("the built-in profiles directory is missing", hint="reinstall llm-budget-planner")
+
+
+def search_dirs(kind: str) -> list[Path]:
+    dirs = []
+    user = os.environ.get("PLANNER_PROFILES_DIR")
+    if user:
+        dirs.append(Path(user) / kind)
+    dirs.append(builtin_dir() / kind)
+    return dirs
+
+
+def available(kind: str) -> list[str]:
+    """Names of every profile of a kind, user profiles first."""
+    names: dict[str, None] = {}
+    for directory in search_dirs(kind):
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.yaml")):
+                names.setdefault(path.stem, None)
+    return list(names)
+
+
+def resolve(kind: str, name_or_path: str) -> Path:
+    """The file for NAME or PATH; an unknown name lists what exists."""
+    if name_or_path.endswith((".yaml", ".yml")) or os.sep in name_or_path or "/" in name_or_path:
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file", hint=f"give an existing YAML file or a {kind} profile name")
+        return path
+    for directory in search_dirs(kind):
+        path = directory / f"{name_or_path}.yaml"
+        if path.is_file():
+            return path
+    known = ", ".join(available(kind)) or "none"
+    raise ConfigError(
+        f"unknown {_singular(kind)} profile {name_or_path!r}",
+        hint=f"known: {known} (or pass a path to a YAML file; `planner {_cli(kind)} list` shows them)",
+    )
+
+
+def load(kind: str, name_or_path: str, schema: type[M]) -> Loaded[M]:
+    """Resolve, read, parse and validate one profile."""
+    path = resolve(kind, name_or_path)
+    raw = path.read_bytes()
+    return Loaded(parse(raw, path, schema), path, hashlib.sha256(raw).hexdigest())
+
+
+def parse(raw: bytes, path: Path, schema: type[M]) -> M:
+    """Validate YAML bytes against a schema; errors name the file, the field and its line."""
+    try:
+        data = yaml.safe_load(raw)
+        nodes = yaml.compose(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields at the top level, got {type(data).__name__}")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(part) for part in err["loc"])
+        line = key_line(nodes, err["loc"])
+        where = f":{line}" if line else ""
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{path}{where}: {field}: {err['msg']}{more}") from None
+
+
+def key_line(node: Any, loc: tuple) -> int | None:
+    """1-based line of the deepest YAML node along a pydantic error location."""
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                return line
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _singular(kind: str) -> str:
+    return {"laws": "law", "hardware": "hardware", "batch": "batch-law"}[kind]
+
+
+def _cli(kind: str) -> str:
+    return {"laws": "laws", "hardware": "hardware", "batch": "profiles"}[kind]

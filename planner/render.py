@@ -1,0 +1,115 @@
+"""rich renderables for `planner recommend` and `planner laws`; builders only, nothing here prints."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from planner import units
+from planner.schemas.laws import LawProfile
+from planner.schemas.recommend import RecommendResult
+
+CONSTANTS = ("E", "A", "B", "alpha", "beta")
+
+
+def _change(new: float, old: float) -> str:
+    return "—" if old == 0 else f"{(new - old) / old:+.1%}"
+
+
+def recommendation(result: RecommendResult) -> Group:
+    """Recommendation beside its baseline, the saving, bands when known, and the assumptions."""
+    b = result.baseline
+    table = Table(title=f"Recommendation ({result.objective} objective)", title_justify="left")
+    table.add_column("")
+    table.add_column("recommended", justify="right")
+    table.add_column("baseline", justify="right")
+    table.add_column("change", justify="right")
+    rows = [
+        ("parameters", result.n_params, b.n_params, units.si),
+        ("training tokens", result.n_tokens, b.n_tokens, units.si),
+        ("tokens per parameter", result.tokens_per_param, b.n_tokens / b.n_params, lambda v: f"{v:.1f}"),
+        ("training FLOPs", result.train_flops, b.train_flops, units.sci),
+        ("inference FLOPs", result.inference_flops, b.inference_flops, units.sci),
+        ("lifetime FLOPs", result.total_flops, b.total_flops, units.sci),
+    ]
+    for label, new, old, fmt in rows:
+        table.add_row(label, fmt(new), fmt(old), _change(new, old))
+    if result.cost_usd is not None and b.cost_usd is not None:
+        table.add_row("lifetime cost", units.usd(result.cost_usd.total), units.usd(b.cost_usd.total),
+                      _change(result.cost_usd.total, b.cost_usd.total))
+        table.add_row("  training / inference", f"{units.usd(result.cost_usd.train)} / "
+                      f"{units.usd(result.cost_usd.inference)}", "", "")
+    table.add_row("predicted loss", f"{result.loss:.4f}", f"{result.loss:.4f}", "same")
+    measure = "lifetime cost" if result.objective == "cost" else "lifetime FLOPs"
+    parts = [
+        table,
+        Text(f"Baseline: {b.description}. Saving: {units.percent(result.savings_fraction)} of {measure}."),
+    ]
+    if result.intervals is not None:
+        parts.append(bands(result))
+    parts.append(assumptions(result.assumptions))
+    return Group(*parts)
+
+
+def bands(result: RecommendResult) -> Table:
+    iv = result.intervals
+    assert iv is not None
+    table = Table(
+        title=f"Uncertainty over {iv.n_samples} bootstrap draws of the law"
+        + (f" ({iv.n_infeasible} infeasible)" if iv.n_infeasible else ""),
+        title_justify="left",
+    )
+    for col in ("", "5%", "50%", "95%"):
+        table.add_column(col, justify="right" if col else "left")
+    for label, band, fmt in (
+        ("parameters", iv.n_params, units.si),
+        ("training tokens", iv.n_tokens, units.si),
+        ("training FLOPs", iv.train_flops, units.sci),
+        ("lifetime FLOPs", iv.total_flops, units.sci),
+    ):
+        table.add_row(label, fmt(band.p5), fmt(band.p50), fmt(band.p95))
+    return table
+
+
+def assumptions(lines: list[str]) -> Group:
+    return Group(Text("Assumptions:", style="bold"), *(Text(f"  - {line}") for line in lines))
+
+
+def law_list(rows: list[tuple[str, LawProfile | None, str]]) -> Table:
+    table = Table(title="Loss laws (--law NAME)", title_justify="left")
+    for col in ("name", "E", "A", "B", "alpha", "beta", "title"):
+        table.add_column(col)
+    for name, law, error in rows:
+        if law is None:
+            table.add_row(name, "", "", "", "", "", f"[invalid] {error}")
+            continue
+        c = law.constants
+        table.add_row(name, f"{c.E:.5g}", f"{c.A:.5g}", f"{c.B:.5g}", f"{c.alpha:.5g}", f"{c.beta:.5g}", law.title)
+    return table
+
+
+def law_detail(law: LawProfile, path: str, sha256: str) -> Group:
+    table = Table(show_header=True, title=f"{law.name}: {law.title}", title_justify="left")
+    table.add_column("constant")
+    table.add_column("value", justify="right")
+    table.add_column("std. error", justify="right")
+    table.add_column("95% interval", justify="right")
+    unc = law.uncertainty
+    for name in CONSTANTS:
+        se = unc.standard_errors.get(name) if unc and unc.standard_errors else None
+        iv = unc.intervals_95.get(name) if unc and unc.intervals_95 else None
+        table.add_row(name, f"{getattr(law.constants, name):.6g}", "" if se is None else f"{se:.4g}",
+                      "" if iv is None else f"{iv.low:.4g} – {iv.high:.4g}")
+    lines = [
+        f"form: L = E + A/N^alpha + B/D^beta ({law.form})",
+        f"loss: {law.units.loss}; N: {law.units.params.replace('_', '-')} parameters; D: {law.units.tokens}",
+        f"dataset: {law.dataset}",
+        f"source: {law.source}",
+        f"file: {path} (sha256 {sha256})",
+    ]
+    if unc and unc.samples:
+        lines.append(f"bootstrap samples: {len(unc.samples)} ({unc.method or 'method not stated'})")
+    if law.notes:
+        lines.append(f"notes: {law.notes}")
+    return Group(table, *(Text(line) for line in lines))

@@ -1,0 +1,148 @@
+"""Request and result of `planner recommend` (the JSON contract; keys listed in the README are stable)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from planner.schemas.base import SCHEMA_VERSION, Fraction, NonNegativeFloat, PositiveFloat, Strict
+
+# Sardana et al. 2024 §6 defaults (their code, `cost_calculator.py`): the LMSys average request.
+DEFAULT_INPUT_TOKENS = 70.0
+DEFAULT_OUTPUT_TOKENS = 215.0
+DEFAULT_PREFILL_MFU = 0.5
+DEFAULT_DECODE_MFU = 0.01
+
+
+class CostInputs(Strict):
+    """What the cost objective needs; every field resolved (profile defaults filled in) before the core runs."""
+
+    train_gpu: str
+    inference_gpu: str
+    train_dtype: str
+    inference_dtype: str
+    train_peak_flops_per_s: PositiveFloat
+    inference_peak_flops_per_s: PositiveFloat
+    train_mfu: Fraction
+    prefill_mfu: Fraction
+    decode_mfu: Fraction
+    train_price_usd_per_hour: PositiveFloat
+    inference_price_usd_per_hour: PositiveFloat
+
+
+class InferenceDemand(Strict):
+    """Lifetime inference demand. `tokens` = input + output; the split matters only for the cost objective."""
+
+    tokens: NonNegativeFloat
+    input_tokens: NonNegativeFloat
+    output_tokens: NonNegativeFloat
+    requests: NonNegativeFloat | None = None
+    split_assumed: bool = Field(
+        default=False, description="true when only a total was given and the 70/215 in/out split was assumed"
+    )
+
+
+class RecommendRequest(Strict):
+    """A validated `recommend` question: exactly one of target_loss, compute_flops, n_params."""
+
+    target_loss: PositiveFloat | None = None
+    compute_flops: PositiveFloat | None = None
+    n_params: PositiveFloat | None = None
+    n_tokens: PositiveFloat | None = None
+    inference: InferenceDemand
+    objective: Literal["flops", "cost"] = "flops"
+    cost: CostInputs | None = None
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> RecommendRequest:
+        given = [k for k in ("target_loss", "compute_flops", "n_params") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("exactly one of target_loss, compute_flops, n_params is required")
+        if self.n_tokens is not None and self.n_params is None:
+            raise ValueError("n_tokens is only meaningful together with n_params")
+        if self.objective == "cost" and self.cost is None:
+            raise ValueError("the cost objective needs cost inputs")
+        return self
+
+    @property
+    def mode(self) -> str:
+        if self.target_loss is not None:
+            return "target_loss"
+        if self.compute_flops is not None:
+            return "compute"
+        return "evaluate" if self.n_tokens is not None else "params"
+
+
+class CostBreakdown(Strict):
+    train: float
+    inference: float
+    total: float
+
+
+class BaselineCost(Strict):
+    total: float
+
+
+class Baseline(Strict):
+    n_params: float
+    n_tokens: float
+    total_flops: float
+    train_flops: float
+    inference_flops: float
+    description: str
+    cost_usd: BaselineCost | None = None
+
+
+class LawIdentity(Strict):
+    name: str
+    sha256: str
+    path: str
+    source: str
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+    params_counted: str
+
+
+class Band(Strict):
+    p5: float
+    p50: float
+    p95: float
+
+
+class Intervals(Strict):
+    """5/50/95% bands of the recommendation over the law's bootstrap samples."""
+
+    n_samples: int
+    n_infeasible: int
+    n_params: Band
+    n_tokens: Band
+    train_flops: Band
+    total_flops: Band
+    loss: Band
+
+
+class RecommendResult(Strict):
+    schema_version: int = SCHEMA_VERSION
+    mode: str
+    objective: str
+    n_params: float
+    n_tokens: float
+    tokens_per_param: float
+    loss: float
+    train_flops: float
+    inference_flops: float
+    total_flops: float
+    baseline: Baseline
+    savings_fraction: float
+    law: LawIdentity
+    inference: InferenceDemand
+    effective_inference_tokens: float | None = None
+    cost_usd: CostBreakdown | None = None
+    cost_inputs: CostInputs | None = None
+    intervals: Intervals | None = None
+    assumptions: list[str]
+    warnings: list[str] = Field(default_factory=list)
