@@ -28,8 +28,8 @@ class DemandSweep:
 
 def _objective(result: RecommendResult, request: RecommendRequest, N, D):
     if result.objective == "cost":
-        train, inference = planning._cost(request, N, D)
-        return np.asarray(train) + np.asarray(inference)
+        train, inference = planning.cost_parts(request, N, D)
+        return train + inference
     return law.lifetime_flops(N, D, request.inference.tokens)
 
 

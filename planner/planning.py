@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from planner.errors import InfeasibleError, UsageError
 from planner.laws import chinchilla as law
 from planner.schemas.recommend import (
@@ -97,10 +95,11 @@ def _flops(N: float, D: float, d_inf: float) -> tuple[float, float, float]:
     return train, inference, train + inference
 
 
-def _cost(request: RecommendRequest, N: float, D: float) -> tuple[float, float]:
+def cost_parts(request: RecommendRequest, N, D):
+    """(training, inference) USD for N, D (floats or arrays) under the request's cost inputs."""
     c = request.cost
     assert c is not None
-    train, inference = law.lifetime_cost(
+    return law.lifetime_cost(
         N,
         D,
         request.inference.input_tokens,
@@ -111,6 +110,10 @@ def _cost(request: RecommendRequest, N: float, D: float) -> tuple[float, float]:
         c.prefill_mfu,
         c.decode_mfu,
     )
+
+
+def _cost(request: RecommendRequest, N: float, D: float) -> tuple[float, float]:
+    train, inference = cost_parts(request, N, D)
     return float(train), float(inference)
 
 
@@ -182,6 +185,8 @@ def bands(request: RecommendRequest, samples: list[list[float]], d_eff: float) -
             f"the target is infeasible under all {len(samples)} bootstrap draws of the law",
             hint="raise the target loss",
         )
+    import numpy as np  # only laws with bootstrap samples pay for numpy
+
     q = np.percentile(np.array(rows), [5, 50, 95], axis=0)
     band = [Band(p5=float(q[0, i]), p50=float(q[1, i]), p95=float(q[2, i])) for i in range(5)]
     return Intervals(

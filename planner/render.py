@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -77,15 +78,17 @@ def assumptions(lines: list[str]) -> Group:
 
 
 def law_list(rows: list[tuple[str, LawProfile | None, str]]) -> Table:
-    table = Table(title="Loss laws (--law NAME)", title_justify="left")
-    for col in ("name", "E", "A", "B", "alpha", "beta", "title"):
-        table.add_column(col)
+    table = Table(title="Loss laws (--law NAME)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  caption="`planner laws show NAME` gives the source, units and uncertainty", caption_justify="left")
+    for col in ("name", "E", "A", "B", "alpha", "beta", "N"):
+        table.add_column(col, no_wrap=True)
     for name, law, error in rows:
         if law is None:
             table.add_row(name, "", "", "", "", "", f"[invalid] {error}")
             continue
         c = law.constants
-        table.add_row(name, f"{c.E:.5g}", f"{c.A:.5g}", f"{c.B:.5g}", f"{c.alpha:.5g}", f"{c.beta:.5g}", law.title)
+        table.add_row(name, f"{c.E:.5g}", f"{c.A:.5g}", f"{c.B:.5g}", f"{c.alpha:.4g}", f"{c.beta:.4g}",
+                      law.units.params.replace("_", "-"))
     return table
 
 

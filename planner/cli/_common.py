@@ -34,6 +34,8 @@ def run(app: typer.Typer, argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         return fail("interrupted", "rerun the same command to continue", ExitStatus.INTERRUPTED)
     except typer.TyperException as exc:  # Typer/click usage errors: unknown option, missing value, ...
+        if type(exc).__name__ == "NoArgsIsHelpError":  # help was printed; same status as click's own
+            return ExitStatus.USAGE
         ctx = getattr(exc, "ctx", None)
         command = ctx.command_path if ctx is not None else "planner"
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)

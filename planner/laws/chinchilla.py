@@ -10,14 +10,15 @@ Legend (paper symbols, as in Hoffmann et al. 2022, arXiv:2203.15556):
 
 Nothing here reads files, the environment or the clock; nothing prints. Infeasible requests raise
 :class:`planner.errors.InfeasibleError` before any solver runs.
+
+Functions use plain arithmetic (``x ** y``), so they take Python floats or numpy arrays alike without
+importing numpy: `planner recommend` stays fast to start (numpy alone costs ~0.2 s to import).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import numpy as np
 
 from planner.errors import InfeasibleError
 from planner.laws._roots import bracketed_root
@@ -51,17 +52,17 @@ class ChinchillaParams:
 
 def loss(N, D, p: ChinchillaParams):
     """Predicted final loss L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, eq. 2)."""
-    return p.E + p.A / np.power(N, p.alpha) + p.B / np.power(D, p.beta)
+    return p.E + p.A / N**p.alpha + p.B / D**p.beta
 
 
 def training_flops(N, D):
     """Training FLOPs C = 6·N·D (Kaplan et al. 2020; Hoffmann §3.3)."""
-    return 6.0 * np.asarray(N, dtype=float) * D
+    return 6.0 * N * D
 
 
 def lifetime_flops(N, D, D_inf):
     """Training plus inference FLOPs, 6·N·D + 2·N·D_inf (Sardana et al. 2024, eq. 3)."""
-    return 6.0 * np.asarray(N, dtype=float) * D + 2.0 * np.asarray(N, dtype=float) * D_inf
+    return 6.0 * N * D + 2.0 * N * D_inf
 
 
 def compute_optimal(C, p: ChinchillaParams):
@@ -70,8 +71,7 @@ def compute_optimal(C, p: ChinchillaParams):
     N_opt = G·(C/6)^a,  D_opt = G^-1·(C/6)^b,  with G, a, b as in :class:`ChinchillaParams`.
     Returns (N_opt, D_opt); 6·N_opt·D_opt = C exactly.
     """
-    C = np.asarray(C, dtype=float)
-    return p.G * np.power(C / 6.0, p.a), np.power(C / 6.0, p.b) / p.G
+    return p.G * (C / 6.0) ** p.a, (C / 6.0) ** p.b / p.G
 
 
 def frontier_tokens(N, p: ChinchillaParams):
@@ -80,7 +80,7 @@ def frontier_tokens(N, p: ChinchillaParams):
     D_opt(N) = (beta·B·N^alpha / (alpha·A))^(1/beta), from the frontier condition
     alpha·A·N^-alpha = beta·B·D^-beta (Hoffmann eq. 4 solved for D at fixed N).
     """
-    return np.power(p.beta * p.B * np.power(N, p.alpha) / (p.alpha * p.A), 1.0 / p.beta)
+    return (p.beta * p.B * N**p.alpha / (p.alpha * p.A)) ** (1.0 / p.beta)
 
 
 def frontier_point(ell, p: ChinchillaParams):
@@ -90,20 +90,20 @@ def frontier_point(ell, p: ChinchillaParams):
     (Hoffmann eq. 4 combined with eq. 2; `chinchilla_params_from_loss` in Sardana et al.'s code).
     """
     _require_above_E(ell, p)
-    gap = np.asarray(ell, dtype=float) - p.E
-    N = np.power(p.A * (1.0 + p.alpha / p.beta) / gap, 1.0 / p.alpha)
-    D = np.power(p.B * (1.0 + p.beta / p.alpha) / gap, 1.0 / p.beta)
+    gap = ell - p.E
+    N = (p.A * (1.0 + p.alpha / p.beta) / gap) ** (1.0 / p.alpha)
+    D = (p.B * (1.0 + p.beta / p.alpha) / gap) ** (1.0 / p.beta)
     return N, D
 
 
 def loss_floor_for_params(N, p: ChinchillaParams):
     """Lowest loss a model of N parameters reaches with unlimited data: E + A/N^alpha."""
-    return p.E + p.A / np.power(N, p.alpha)
+    return p.E + p.A / N**p.alpha
 
 
 def loss_floor_for_tokens(D, p: ChinchillaParams):
     """Lowest loss D training tokens reach with an unlimited model: E + B/D^beta."""
-    return p.E + p.B / np.power(D, p.beta)
+    return p.E + p.B / D**p.beta
 
 
 def tokens_for_loss(N: float, ell: float, p: ChinchillaParams) -> float:
@@ -264,13 +264,13 @@ def lifetime_cost(
     Sardana et al. 2024 §6 (cost model of `cost_calculator.py::total_cost`); c are USD per FLOP
     at full utilisation (:func:`cost_per_flop`), U the MFUs of training, prefill and decode.
     """
-    train = c_train * 6.0 * np.asarray(N, dtype=float) * D / mfu_train
-    inference = c_inf * 2.0 * np.asarray(N, dtype=float) * (D_in / mfu_prefill + D_out / mfu_decode)
+    train = c_train * 6.0 * N * D / mfu_train
+    inference = c_inf * 2.0 * N * (D_in / mfu_prefill + D_out / mfu_decode)
     return train, inference
 
 
 def _require_above_E(ell, p: ChinchillaParams) -> None:
-    ell_min = float(np.min(ell))
+    ell_min = float(ell.min()) if hasattr(ell, "min") else float(ell)
     if not ell_min > p.E:
         raise InfeasibleError(
             f"target loss {ell_min:g} <= E = {p.E:g}: no finite model reaches the law's irreducible loss",

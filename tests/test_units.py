@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from planner import units
+from planner.errors import UsageError
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("2e12", 2e12), ("7B", 7e9), ("1.4T", 1.4e12), ("500M", 5e8), ("3.5k", 3500.0), (" 70B ", 7e10), ("1e3M", 1e9)],
+)
+def test_parse_quantity(text, value):
+    assert units.parse_quantity(text, "--x") == value
+
+
+@pytest.mark.parametrize("text", ["", "7X", "B7", "nan", "inf", "-1", "0", "1e999", "1,000", "two"])
+def test_parse_quantity_rejects(text):
+    with pytest.raises(UsageError) as exc:
+        units.parse_quantity(text, "--x")
+    assert exc.value.message.startswith("--x")
+
+
+@pytest.mark.parametrize("text, seconds", [("30d", 2592000.0), ("12h", 43200.0), ("90min", 5400.0), ("60", 60.0)])
+def test_parse_duration(text, seconds):
+    assert units.parse_duration(text, "--deadline") == seconds
+
+
+def test_formatting():
+    assert units.si(7.0e10, "params") == "70B params"
+    assert units.sci(3.2e23) == "3.20e23"
+    assert units.usd(1.518e7) == "$15.2M"
+    assert units.duration(11.3 * 86400) == "11.3 days"
