@@ -25,7 +25,9 @@ def recommendation(result: RecommendResult, request: RecommendRequest, p: Chinch
     if path.suffix.lower() != ".png":
         raise UsageError(f"--plot: {path} does not end in .png", hint="give a file name such as plan.png")
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    panels = 3 if result.tradeoff else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.8))
+    left, right = axes[0], axes[1]
     iso = curves.iso_loss(result, request, p)
     label = "lifetime cost (USD)" if result.objective == "cost" else "lifetime FLOPs"
     left.loglog(iso.n_params, iso.objective, color="tab:blue")
@@ -40,6 +42,8 @@ def recommendation(result: RecommendResult, request: RecommendRequest, p: Chinch
         right.axvline(result.inference.tokens, color="grey", linestyle=":", label="your demand")
     right.set(xlabel="lifetime inference tokens", ylabel="count", title="optimum against inference demand")
     right.legend()
+    if result.tradeoff:
+        _gpu_panel(axes[2], result)
     fig.tight_layout()
     try:
         fig.savefig(path, dpi=110)
@@ -48,3 +52,23 @@ def recommendation(result: RecommendResult, request: RecommendRequest, p: Chinch
     finally:
         plt.close(fig)
 
+
+
+def _gpu_panel(ax, result: RecommendResult) -> None:
+    """Wall-clock and cost against GPU count, with the GPU count at which the batch reaches the CBS."""
+    rows = result.tradeoff or []
+    n = [r.n_gpus for r in rows]
+    ax.loglog(n, [r.wall_clock_s / 86400 for r in rows], marker="o", color="tab:blue", label="wall-clock (days)")
+    ax.set(xlabel=f"GPUs ({result.gpu})", ylabel="wall-clock (days)", title="GPU count: time against cost")
+    at_cbs = [r.n_gpus for r in rows if r.batch_tokens <= (result.critical_batch_tokens or 0) * 1.0001]
+    if at_cbs:
+        ax.axvline(max(at_cbs), color="tab:red", linestyle="--", label="batch reaches the CBS")
+    if result.n_gpus:
+        ax.axvline(result.n_gpus, color="tab:green", linestyle=":", label="plan")
+    costs = [r.cost_usd for r in rows]
+    if all(c is not None for c in costs):
+        twin = ax.twinx()
+        twin.semilogx(n, costs, marker="s", color="tab:orange", label="cost (USD)")
+        twin.set_ylabel("training cost (USD)")
+        twin.legend(loc="upper center")
+    ax.legend(loc="lower left")

@@ -49,8 +49,56 @@ def recommendation(result: RecommendResult) -> Group:
     ]
     if result.intervals is not None:
         parts.append(bands(result))
+    if result.gpu_plan is not None:
+        parts.extend([training(result), tradeoff(result)])
     parts.append(assumptions(result.assumptions))
     return Group(*parts)
+
+
+def training(result: RecommendResult) -> Table:
+    """Batch, optimizer settings and the GPU plan."""
+    g, b, par = result.gpu_plan, result.batch, result.parallelism
+    assert g is not None and b is not None and par is not None
+    table = Table(title=f"Training plan on {result.gpu} ({g.mode})", title_justify="left", show_header=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("")
+    rows = [
+        ("global batch", f"{units.si(result.batch_size_tokens)} tokens = {result.batch_size_sequences} x "
+                         f"{g.shape['seq_len']} sequences, {b.n_steps:,} steps"),
+        ("critical batch (CBS)", f"{units.si(result.critical_batch_tokens)} tokens ({b.critical_batch_definition}); "
+                                 f"McCandlish B_crit {units.si(b.mccandlish_bcrit_tokens)}, B_opt {units.si(b.b_opt_tokens)}"),
+        ("learning rate", f"{result.learning_rate:.3g} peak, warmup {b.warmup_steps:,} steps ({units.si(b.warmup_tokens)} tokens)"),
+        ("Adam beta2 / EWA decay", f"{result.adam_beta2:.4g} / {result.ewa_decay:.5g}"),
+        ("schedule", f"{result.schedule}: {b.schedule_reason}"),
+        ("GPUs", f"{result.n_gpus:,} ({g.n_nodes:,} nodes): data {par.data} x tensor {par.tensor} x pipeline "
+                 f"{par.pipeline}; ZeRO-{par.zero_stage}; micro-batch {par.micro_batch}, grad. accumulation {par.grad_accum}"),
+        ("memory per GPU", f"{result.memory_per_gpu_gib:.1f} GiB of {g.memory.usable_gib:.1f} usable "
+                           f"(weights {g.memory.weights_gib:.1f}, grads {g.memory.gradients_gib:.1f}, optimizer "
+                           f"{g.memory.optimizer_gib:.1f}, activations {g.memory.activations_gib:.1f}, logits "
+                           f"{g.memory.logits_gib:.1f}; recompute {g.recompute})"),
+        ("wall-clock", f"{units.duration(result.wall_clock_s)} at MFU {g.mfu:g}"),
+        ("GPU-hours", f"{result.gpu_hours:,.0f}"),
+        ("training cost", "no price known (give --train-price)" if g.cost_usd is None
+         else f"{units.usd(g.cost_usd)} at ${g.price_usd_per_hour:g}/GPU-h"),
+    ]
+    if g.token_overhead_fraction > 0:
+        rows.append(("token penalty", f"+{units.percent(g.token_overhead_fraction)} tokens: the batch exceeds the CBS"))
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def tradeoff(result: RecommendResult) -> Table:
+    """GPUs against wall-clock, GPU-hours, cost and token overhead: where more GPUs stop paying."""
+    table = Table(title="More GPUs: where they stop paying", title_justify="left")
+    for col in ("GPUs", "batch (tokens)", "wall-clock", "GPU-hours", "cost", "extra tokens"):
+        table.add_column(col, justify="right")
+    for row in result.tradeoff or []:
+        mark = " *" if row.n_gpus == result.n_gpus else ""
+        table.add_row(f"{row.n_gpus:,}{mark}", units.si(row.batch_tokens), units.duration(row.wall_clock_s),
+                      f"{row.gpu_hours:,.0f}", "—" if row.cost_usd is None else units.usd(row.cost_usd),
+                      units.percent(row.token_overhead_fraction))
+    return table
 
 
 def bands(result: RecommendResult) -> Table:

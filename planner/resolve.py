@@ -28,6 +28,8 @@ DEFAULT_LAW = "besiroglu-2024"
 DEFAULT_GPU = "h100-sxm5-80gb"
 DEFAULT_TRAIN_DTYPE = "bf16"
 DEFAULT_INFERENCE_DTYPE = "fp8"  # Sardana et al.'s cost_optimal.py serves on H100 FP8
+DEFAULT_BATCH_LAW = "zhang-2024"  # the critical batch size (CBS) grows with D (Zhang et al. 2024)
+B_OPT_LAW = "steplaw-2025"  # loss-optimal batch and LR (Li et al. 2025)
 
 
 @dataclass
@@ -53,19 +55,21 @@ class RecommendFlags:
     decode_mfu: float | None = None
     train_price: float | None = None
     inference_price: float | None = None
+    gpu: str | None = None
+    gpus: int | None = None
+    max_gpus: int | None = None
+    deadline: str | None = None
+    mfu: float | None = None
+    seq_len: int = 4096
+    vocab_size: int = 32000
+    zero_stage: int = 1
+    recompute: str = "selective"
+    batch_law: str = DEFAULT_BATCH_LAW
+    batch_tokens: str | None = None
 
 
-COST_FLAGS = (
-    "train_gpu",
-    "inference_gpu",
-    "train_dtype",
-    "inference_dtype",
-    "train_mfu",
-    "prefill_mfu",
-    "decode_mfu",
-    "train_price",
-    "inference_price",
-)
+# Flags that only the cost objective reads (--train-price and --train-dtype also set the GPU plan's).
+COST_FLAGS = ("train_gpu", "inference_gpu", "inference_dtype", "train_mfu", "prefill_mfu", "decode_mfu", "inference_price")
 
 
 def _flag(name: str) -> str:
@@ -142,7 +146,7 @@ def inference_demand(flags: RecommendFlags) -> InferenceDemand:
 
 def cost_inputs(flags: RecommendFlags) -> CostInputs:
     """Resolve accelerators, dtypes, MFUs and prices; profile values fill what the flags leave out."""
-    train = load_hardware(flags.train_gpu or DEFAULT_GPU).profile
+    train = load_hardware(training_gpu_name(flags)).profile
     serve = load_hardware(flags.inference_gpu or DEFAULT_GPU).profile
     train_dtype = flags.train_dtype or DEFAULT_TRAIN_DTYPE
     inference_dtype = flags.inference_dtype or DEFAULT_INFERENCE_DTYPE
@@ -155,7 +159,7 @@ def cost_inputs(flags: RecommendFlags) -> CostInputs:
         inference_dtype=inference_dtype,
         train_peak_flops_per_s=peak(train, train_dtype, "--train-dtype"),
         inference_peak_flops_per_s=peak(serve, inference_dtype, "--inference-dtype"),
-        train_mfu=units.check_fraction(flags.train_mfu if flags.train_mfu is not None else train.mfu_prior, "--train-mfu"),
+        train_mfu=units.check_fraction(_first(flags.train_mfu, flags.mfu, train.mfu_prior), "--train-mfu"),
         prefill_mfu=units.check_fraction(_or(flags.prefill_mfu, DEFAULT_PREFILL_MFU), "--prefill-mfu"),
         decode_mfu=units.check_fraction(_or(flags.decode_mfu, DEFAULT_DECODE_MFU), "--decode-mfu"),
         train_price_usd_per_hour=train_price,
@@ -165,6 +169,80 @@ def cost_inputs(flags: RecommendFlags) -> CostInputs:
 
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
+
+
+def _first(*values):
+    return next(v for v in values if v is not None)
+
+
+def training_gpu_name(flags: RecommendFlags) -> str:
+    """--gpu and --train-gpu name the same training accelerator; both given must agree."""
+    if flags.gpu and flags.train_gpu and flags.gpu != flags.train_gpu:
+        raise UsageError(f"--gpu {flags.gpu} and --train-gpu {flags.train_gpu} conflict", hint="give one of them")
+    if flags.mfu is not None and flags.train_mfu is not None and flags.mfu != flags.train_mfu:
+        raise UsageError(f"--mfu {flags.mfu:g} and --train-mfu {flags.train_mfu:g} conflict", hint="give one of them")
+    return flags.gpu or flags.train_gpu or DEFAULT_GPU
+
+
+def training_options(flags: RecommendFlags):
+    """Resolve the GPU plan's inputs: accelerator, dtype, MFU, price, shape knobs, batch laws, mode."""
+    from planner import gpu_plan
+    from planner.training_plan import TrainingOptions
+
+    if flags.gpus is not None and flags.deadline is not None:
+        raise UsageError("--gpus and --deadline conflict", hint="fix the GPU count, or the deadline, not both")
+    if flags.max_gpus is not None and flags.gpus is not None:
+        raise UsageError("--gpus and --max-gpus conflict", hint="--max-gpus caps the automatic GPU count")
+    hardware = load_hardware(training_gpu_name(flags)).profile
+    dtype = flags.train_dtype or DEFAULT_TRAIN_DTYPE
+    peak(hardware, dtype, "--train-dtype")
+    mfu = _first(flags.mfu, flags.train_mfu, -1.0)
+    if flags.zero_stage not in (0, 1, 2, 3):
+        raise UsageError(f"--zero-stage: expected 0, 1, 2 or 3 (not {flags.zero_stage})", hint="--zero-stage 1")
+    if flags.recompute not in ("none", "selective", "full"):
+        raise UsageError(f"--recompute: expected none, selective or full (not {flags.recompute!r})",
+                         hint="--recompute selective")
+    for name in ("gpus", "max_gpus", "seq_len", "vocab_size"):
+        value = getattr(flags, name)
+        if value is not None and value < 1:
+            raise UsageError(f"{_flag(name)}: must be at least 1, got {value}", hint=f"give {_flag(name)} a positive count")
+    price = _first(flags.train_price, hardware.price_usd_per_hour, -1.0)
+    plan = gpu_plan.PlanOptions(
+        zero_stage=flags.zero_stage,
+        recompute=flags.recompute,  # type: ignore[arg-type]
+        max_gpus=flags.max_gpus,
+        n_gpus=flags.gpus,
+        deadline_s=units.parse_duration(flags.deadline, "--deadline") if flags.deadline else None,
+        price_usd_per_hour=None if price < 0 else units.check_positive(price, "--train-price"),
+    )
+    return TrainingOptions(
+        hardware=hardware,
+        cbs_law=load_cbs_law(flags.batch_law).profile,
+        b_opt_law=load_batch_law(B_OPT_LAW).profile,
+        dtype=dtype,
+        mfu=None if mfu < 0 else units.check_fraction(mfu, "--mfu"),
+        seq_len=flags.seq_len,
+        vocab_size=flags.vocab_size,
+        batch_tokens=_opt(flags.batch_tokens, "--batch-tokens"),
+        plan=plan,
+    )
+
+
+def load_batch_law(name_or_path: str):
+    from planner.schemas.batch import BatchLawProfile
+
+    return profiles.load("batch", name_or_path, BatchLawProfile)
+
+
+def load_cbs_law(name_or_path: str):
+    """A batch law that predicts the critical batch from D (a `cbs_d` law), for --batch-law."""
+    loaded = load_batch_law(name_or_path)
+    if not any(law.id == "cbs_d" for law in loaded.profile.laws):
+        raise ConfigError(
+            f"{loaded.path}: batch law {loaded.profile.name!r} has no D-law of the critical batch (id cbs_d)",
+            hint="use zhang-2024 or a law written by `planner fit-cbs --write-law`",
+        )
+    return loaded
 
 
 def _price(flag_value: float | None, profile: HardwareProfile, flag: str) -> float:

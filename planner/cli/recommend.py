@@ -30,13 +30,24 @@ def recommend(
     law: Annotated[str, typer.Option(help="Loss-law profile name or YAML path (`planner laws list`).")] = DEFAULT_LAW,
     train_gpu: Annotated[Optional[str], typer.Option(help="Cost: training accelerator profile. [default: h100-sxm5-80gb]")] = None,
     inference_gpu: Annotated[Optional[str], typer.Option(help="Cost: serving accelerator profile. [default: h100-sxm5-80gb]")] = None,
-    train_dtype: Annotated[Optional[str], typer.Option(help="Cost: training dtype. [default: bf16]")] = None,
+    train_dtype: Annotated[Optional[str], typer.Option(help="Training dtype (GPU plan and cost). [default: bf16]")] = None,
     inference_dtype: Annotated[Optional[str], typer.Option(help="Cost: serving dtype. [default: fp8]")] = None,
     train_mfu: Annotated[Optional[float], typer.Option(help="Cost: training MFU, 0-1. [default: the GPU profile's prior]")] = None,
     prefill_mfu: Annotated[Optional[float], typer.Option(help="Cost: prefill MFU, 0-1. [default: 0.5]")] = None,
     decode_mfu: Annotated[Optional[float], typer.Option(help="Cost: decode MFU, 0-1. [default: 0.01]")] = None,
-    train_price: Annotated[Optional[float], typer.Option(help="Cost: USD per training GPU-hour. [default: profile price]")] = None,
+    train_price: Annotated[Optional[float], typer.Option(help="USD per training GPU-hour (GPU plan and cost). [default: profile price]")] = None,
     inference_price: Annotated[Optional[float], typer.Option(help="Cost: USD per serving GPU-hour. [default: profile price]")] = None,
+    gpu: Annotated[Optional[str], typer.Option(help="GPU plan: training accelerator profile (`planner hardware list`). [default: h100-sxm5-80gb]")] = None,
+    gpus: Annotated[Optional[int], typer.Option(help="GPU plan: fix the GPU count (reports the token penalty if the batch must pass the CBS).")] = None,
+    max_gpus: Annotated[Optional[int], typer.Option(help="GPU plan: cap the automatic GPU count.")] = None,
+    deadline: Annotated[Optional[str], typer.Option(help="GPU plan: fewest GPUs that finish within e.g. 30d, 12h.")] = None,
+    mfu: Annotated[Optional[float], typer.Option(help="GPU plan: training MFU, 0-1. [default: the GPU profile's prior]")] = None,
+    seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
+    vocab_size: Annotated[int, typer.Option(help="Vocabulary size, for the model shape and logits memory.")] = 32000,
+    zero_stage: Annotated[int, typer.Option(help="ZeRO stage 0-3 for the memory plan.")] = 1,
+    recompute: Annotated[str, typer.Option(help="Activation recomputation: none, selective or full.")] = "selective",
+    batch_law: Annotated[str, typer.Option(help="Critical-batch law profile or YAML path.")] = "zhang-2024",
+    batch_tokens: Annotated[Optional[str], typer.Option(help="Use this global batch (tokens) instead of the recommended one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
     as_yaml: Annotated[bool, typer.Option("--yaml", help="Print the result as YAML on stdout.")] = False,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG: objective along the iso-loss curve, and N, D against demand.")] = None,
@@ -53,6 +64,10 @@ def recommend(
     loaded = resolve.load_law(law)
     p = resolve.law_params(loaded.profile)
     result = planning.recommend(request, p, resolve.law_identity(loaded), resolve.law_samples(loaded.profile))
+    options = resolve.training_options(flags)
+    from planner import training_plan
+
+    result = training_plan.attach(result, training_plan.plan_training(result.n_params, result.n_tokens, options))
     for warning in result.warnings:
         stderr_console().print(f"warning: {warning}", markup=False)
     if plot is not None:

@@ -75,9 +75,9 @@ class RecommendRequest(Strict):
 
 
 class CostBreakdown(Strict):
-    train: float
-    inference: float
-    total: float
+    train: float | None = Field(description="USD to train; None when no price is known")
+    inference: float | None = Field(default=None, description="lifetime serving USD (cost objective only)")
+    total: float | None = None
 
 
 class BaselineCost(Strict):
@@ -125,6 +125,66 @@ class Intervals(Strict):
     loss: Band
 
 
+class Parallelism(Strict):
+    data: int
+    tensor: int
+    pipeline: int
+    zero_stage: int
+    micro_batch: int = Field(description="sequences per GPU per micro-step")
+    grad_accum: int
+
+
+class TradeoffRow(Strict):
+    n_gpus: int
+    batch_tokens: float
+    wall_clock_s: float
+    gpu_hours: float
+    cost_usd: float | None
+    token_overhead_fraction: float = Field(description="extra tokens needed when the batch exceeds the CBS")
+
+
+class BatchDetail(Strict):
+    """How the batch and optimizer settings were chosen (batch-laws.md §5)."""
+
+    critical_batch_definition: str
+    mccandlish_bcrit_tokens: float = Field(description="McCandlish B_crit (2x min steps and data), tokens")
+    b_opt_tokens: float = Field(description="Step Law loss-optimal batch, tokens")
+    warmup_tokens: float
+    warmup_steps: int
+    n_steps: int
+    schedule_reason: str
+    n_params_non_embedding: float
+    sources: list[str]
+
+
+class MemoryDetail(Strict):
+    weights_gib: float
+    gradients_gib: float
+    optimizer_gib: float
+    activations_gib: float
+    logits_gib: float
+    total_gib: float
+    usable_gib: float
+    capacity_gib: float
+
+
+class GpuPlanDetail(Strict):
+    mode: str
+    dtype: str
+    n_nodes: int
+    mfu: float
+    mfu_source: str
+    peak_flops_per_s: float
+    price_usd_per_hour: float | None
+    recompute: str
+    shape: dict[str, int]
+    n_tokens_needed: float
+    token_overhead_fraction: float
+    training_flops: float
+    memory: MemoryDetail
+    cost_usd: float | None
+
+
 class RecommendResult(Strict):
     schema_version: int = SCHEMA_VERSION
     mode: str
@@ -144,5 +204,21 @@ class RecommendResult(Strict):
     cost_usd: CostBreakdown | None = None
     cost_inputs: CostInputs | None = None
     intervals: Intervals | None = None
+    batch_size_tokens: float | None = None
+    batch_size_sequences: int | None = None
+    critical_batch_tokens: float | None = Field(default=None, description="Zhang et al. 2024 20%-overhead CBS")
+    learning_rate: float | None = None
+    adam_beta2: float | None = None
+    ewa_decay: float | None = None
+    schedule: str | None = None
+    n_gpus: int | None = None
+    gpu: str | None = None
+    parallelism: Parallelism | None = None
+    memory_per_gpu_gib: float | None = None
+    wall_clock_s: float | None = None
+    gpu_hours: float | None = None
+    tradeoff: list[TradeoffRow] | None = None
+    batch: BatchDetail | None = None
+    gpu_plan: GpuPlanDetail | None = None
     assumptions: list[str]
     warnings: list[str] = Field(default_factory=list)

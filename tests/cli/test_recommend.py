@@ -127,7 +127,19 @@ def test_cost_plot_too(cli, tmp_path):
         ["--tokens", "1T"],
         ["--target-loss", "2.3", "--json", "--yaml"],
         ["--target-loss", "2.3", "--inference-tokens", "1e12", "--inference-requests", "1e9"],
-        ["--target-loss", "2.3", "--train-price", "2"],
+        ["--target-loss", "2.3", "--inference-price", "2"],
+        ["--params", "7B", "--gpus", "8", "--deadline", "30d"],
+        ["--params", "7B", "--gpus", "8", "--max-gpus", "4"],
+        ["--params", "7B", "--gpus", "0"],
+        ["--params", "7B", "--zero-stage", "5"],
+        ["--params", "7B", "--recompute", "some"],
+        ["--params", "7B", "--deadline", "soon"],
+        ["--params", "7B", "--mfu", "0"],
+        ["--params", "7B", "--mfu", "1.2"],
+        ["--params", "7B", "--train-dtype", "fp4"],
+        ["--params", "7B", "--batch-tokens", "-5"],
+        ["--params", "7B", "--seq-len", "0"],
+        ["--params", "7B", "--objective", "cost", "--gpu", "h100-sxm5-80gb", "--train-gpu", "a100-sxm4-80gb"],
         ["--target-loss", "2.3", "--objective", "dollars"],
         ["--target-loss", "2.3", "--objective", "cost", "--train-mfu", "1.5"],
         ["--target-loss", "2.3", "--objective", "cost", "--decode-mfu", "nan"],
@@ -154,6 +166,17 @@ def test_infeasible_targets(cli, args, needle):
     r = cli("recommend", *args)
     assert_one_error(r, 4)
     assert needle in r.stderr
+
+
+def test_hardware_and_batch_law_errors(cli):
+    r = cli("recommend", "--params", "7B", "--gpu", "tpu-v9")
+    assert_one_error(r, 3)
+    assert "h100-sxm5-80gb" in r.stderr and "tpu-v5p" in r.stderr  # lists what exists
+    assert_one_error(cli("recommend", "--params", "7B", "--batch-law", "nope"), 3)
+    r = cli("recommend", "--params", "7B", "--batch-law", "steplaw-2025")
+    assert_one_error(r, 3)
+    assert "cbs_d" in r.stderr
+    assert_one_error(cli("recommend", "--params", "70B", "--gpu", "rtx-4090", "--gpus", "1"), 4)
 
 
 def test_profile_errors(cli, tmp_path):

@@ -1,0 +1,122 @@
+"""Batch size and optimizer settings for a run of N parameters on D tokens. Pure (profiles come in as schemas).
+
+Recipe (shared reference batch-laws.md §5, "Recommended defaults"):
+1. the critical batch CBS(D) from the batch-law profile's D-law (Zhang et al. 2024, 20%-overhead
+   definition; a McCandlish-definition law is converted with B_crit -> CBS first);
+2. the loss-optimal batch B_opt(D) of the Step Law (Li et al. 2025); the batch is min(CBS, B_opt) rounded
+   down to a power of two sequences: CBS is a ceiling, not a target;
+3. peak LR from the Step Law at (N_non-embedding, D), scaled by sqrt(B/B_opt) when the batch is below
+   B_opt (Adam square-root rule, Surge eq. 4);
+4. Adam beta2 and the EWA decay keep their horizons fixed in SAMPLES from Zhang et al.'s per-batch table
+   (beta2 0.99 at 512 x 512 tokens, EWA 0.999 at 1024 x 512), beta2 floored at Zhang's 0.95;
+5. warmup of N tokens (Porian et al. 2024; the OLMo ladder), i.e. a fixed number of samples;
+6. schedule: constant LR + EWA above the profile's threshold batch (Zhang et al. 2024), cosine below.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from planner.laws import batch as bl
+from planner.schemas.batch import BatchLawProfile, PowerLaw
+
+BETA2_REF = (0.99, 512)  # (beta2, batch in 512-token sequences): Zhang et al. scripts/train.py table
+EWA_REF = (0.999, 1024)
+BETA2_FLOOR = 0.95  # Zhang's table holds beta2 at 0.95 from 2048 sequences up
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    batch_tokens: float
+    batch_sequences: int
+    seq_len: int
+    critical_batch_tokens: float  # Zhang et al. 2024, 20% step overhead over linear scaling from B_ref
+    critical_batch_definition: str
+    mccandlish_bcrit_tokens: float  # B_crit = 5·(CBS − 1.2·B_ref): 2x min steps and data at this batch
+    b_opt_tokens: float  # Step Law loss-optimal batch
+    learning_rate: float
+    adam_beta2: float
+    ewa_decay: float
+    warmup_tokens: float
+    warmup_steps: int
+    n_steps: int
+    schedule: str
+    schedule_reason: str
+    n_params_non_embedding: float
+    sources: tuple[str, ...]
+
+
+def evaluate(law: PowerLaw, **variables: float) -> float:
+    """A profile power law in TOKENS (sequences are converted with the law's sequence_length)."""
+    value = float(bl.power_law(law.coefficient, dict(law.exponents), **variables))
+    return value * law.sequence_length if law.output_unit == "sequences" else value
+
+
+def cbs_tokens(profile: BatchLawProfile, n_tokens: float) -> tuple[float, float]:
+    """(Zhang CBS, McCandlish B_crit) in tokens at D, from the profile's D-law, converting definitions."""
+    law = profile.law("cbs_d")
+    value = evaluate(law, D=n_tokens)
+    b_ref = _b_ref_tokens(profile)
+    overhead = profile.overhead or bl.ZHANG_OVERHEAD
+    if profile.definition == "mccandlish":
+        return float(bl.cbs_from_bcrit(value, b_ref, overhead)), value
+    return value, float(bl.bcrit_from_cbs(value, b_ref, overhead))
+
+
+def _b_ref_tokens(profile: BatchLawProfile) -> float:
+    if profile.reference_batch_sequences and profile.reference_sequence_length:
+        return float(profile.reference_batch_sequences * profile.reference_sequence_length)
+    return float(bl.ZHANG_B_REF * bl.ZHANG_SEQ_LEN)
+
+
+def plan_batch(
+    n_params: float,
+    n_params_non_embedding: float,
+    n_tokens: float,
+    seq_len: int,
+    cbs_profile: BatchLawProfile,
+    b_opt_profile: BatchLawProfile,
+    batch_tokens: float | None = None,
+) -> BatchPlan:
+    """Batch and optimizer settings; `batch_tokens` overrides the recommended batch (e.g. from a plan)."""
+    cbs, bcrit = cbs_tokens(cbs_profile, n_tokens)
+    b_opt = evaluate(b_opt_profile.law("b_opt"), D=n_tokens)
+    if batch_tokens is None:
+        sequences = 2 ** max(0, math.floor(math.log2(max(min(cbs, b_opt) / seq_len, 1.0))))
+    else:
+        sequences = max(1, round(batch_tokens / seq_len))
+    batch = float(sequences * seq_len)
+    lr = evaluate(b_opt_profile.law("lr"), N=n_params_non_embedding, D=n_tokens)
+    if batch < b_opt:
+        lr = float(bl.lr_for_batch(lr, batch, b_opt))
+    b512 = batch / bl.ZHANG_SEQ_LEN
+    beta2 = max(BETA2_FLOOR, _horizon_decay(*BETA2_REF, b512))
+    ewa = _horizon_decay(*EWA_REF, b512)
+    threshold = cbs_profile.schedule_threshold_tokens or bl.ZHANG_SCHEDULE_THRESHOLD_TOKENS
+    schedule, reason = bl.schedule_recommendation(batch, threshold)
+    warmup_steps = int(math.ceil(n_params / batch))
+    return BatchPlan(
+        batch_tokens=batch,
+        batch_sequences=sequences,
+        seq_len=seq_len,
+        critical_batch_tokens=cbs,
+        critical_batch_definition=f"{cbs_profile.name}: {cbs_profile.definition}",
+        mccandlish_bcrit_tokens=bcrit,
+        b_opt_tokens=b_opt,
+        learning_rate=lr,
+        adam_beta2=beta2,
+        ewa_decay=ewa,
+        warmup_tokens=float(n_params),
+        warmup_steps=warmup_steps,
+        n_steps=int(math.ceil(n_tokens / batch)),
+        schedule=schedule,
+        schedule_reason=reason,
+        n_params_non_embedding=n_params_non_embedding,
+        sources=(cbs_profile.law("cbs_d").source, b_opt_profile.law("b_opt").source, b_opt_profile.law("lr").source),
+    )
+
+
+def _horizon_decay(decay_ref: float, batch_ref: float, batch: float) -> float:
+    """1 − (1 − decay_ref)·B/B_ref, kept above 0 (a horizon of at least ~2 steps)."""
+    return max(0.5, 1.0 - (1.0 - decay_ref) * batch / batch_ref)

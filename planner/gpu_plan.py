@@ -1,0 +1,431 @@
+"""GPU plan: parallel layout, GPU count, wall-clock, GPU-hours and cost for one training run. Pure.
+
+Recipe (shared reference batch-laws.md §5, hardware.md §6-7):
+* memory per GPU from planner.memory; the smallest model-parallel split that fits, tensor parallel
+  inside a node first (TP ∈ 1, 2, 4, .. accelerators_per_node), then pipeline stages with TP = node;
+* global batch B_seq = data_parallel · micro_batch · grad_accumulation; the largest micro-batch that fits;
+* wall_clock_s = 6·N·D_needed / (n_gpus · peak · MFU) with N TOTAL parameters (Kaplan 2020; the
+  golden runs' implied MFU uses the same 6ND);
+* a batch above the CBS needs more tokens for the same loss: D_needed = D·(1 + B/B_crit)/(1 + B_fit/B_crit)
+  with B_crit the McCandlish critical batch converted from the Zhang CBS (planner.laws.batch).
+
+Modes: nothing fixed (as many GPUs as the batch can feed at one sequence per GPU per micro-step, capped by
+max_gpus), fixed n_gpus, or a deadline (fewest GPUs that meet it). MFU is held constant across GPU
+counts: at one sequence per GPU and thousands of GPUs real MFU drops, so read the trade-off table as an
+upper bound on the benefit of more GPUs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from planner.errors import ConfigError, InfeasibleError, UsageError
+from planner.laws.batch import ZHANG_B_REF, ZHANG_SEQ_LEN, bcrit_from_cbs, tokens_needed_factor
+from planner.memory import MemoryBreakdown, Recompute, StateRecipe, training_memory
+from planner.schemas.hardware import HardwareProfile
+from planner.shapes import TransformerShape
+
+GIB = 2.0**30
+MAX_TP = 16  # beyond a node only where the scale-up domain is larger; PaLM 540B used 12-way model parallelism on TPU v4
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Knobs of the plan; at most one of n_gpus and deadline_s."""
+
+    zero_stage: int = 1  # Megatron distributed optimizer / ZeRO-1 is the common default for pre-training
+    recompute: Recompute = "selective"
+    flash_attention: bool = True
+    max_gpus: int | None = None
+    n_gpus: int | None = None
+    deadline_s: float | None = None
+    max_micro_batch: int = 16  # sequences; larger micro-batches rarely raise MFU further
+    memory_headroom_fraction: float = 0.05  # allocator fragmentation (hardware.md §7.2: "5-10%", heuristic)
+    memory_reserve_gb: float = 2.0  # CUDA context, NCCL and comm buckets (hardware.md §7.2: "~1-2 GB", heuristic)
+    state_recipe: StateRecipe = "megatron-bf16"
+    b_ref_tokens: float = float(ZHANG_B_REF * ZHANG_SEQ_LEN)  # Zhang's B_ref = 256 sequences of 512
+    b_fit_tokens: float | None = None  # batch the loss law's D assumes; None = the CBS (no penalty up to it)
+    price_usd_per_hour: float | None = None  # overrides the profile's indicative price
+
+
+@dataclass(frozen=True)
+class MemoryPerGpu:
+    weights_gib: float
+    gradients_gib: float
+    optimizer_gib: float
+    activations_gib: float
+    logits_gib: float
+    total_gib: float
+    usable_gib: float  # capacity minus headroom and reserve
+    capacity_gib: float
+
+
+@dataclass(frozen=True)
+class TradeoffRow:
+    n_gpus: int
+    batch_tokens: float
+    wall_clock_s: float
+    gpu_hours: float
+    cost_usd: float | None
+    token_overhead_fraction: float
+
+
+@dataclass(frozen=True)
+class GpuPlan:
+    mode: str  # "max-parallel" | "fixed-gpus" | "deadline"
+    hardware: str
+    dtype: str
+    n_gpus: int
+    n_nodes: int
+    tensor_parallel: int
+    pipeline_parallel: int
+    data_parallel: int
+    micro_batch_sequences: int
+    grad_accumulation_steps: int
+    batch_sequences: int
+    batch_tokens: float
+    seq_len: int
+    cbs_tokens: float  # Zhang 20% CBS
+    bcrit_tokens: float  # McCandlish B_crit = 5·(CBS − 1.2·B_ref)
+    token_overhead_fraction: float  # D_needed/D − 1
+    n_tokens: float
+    n_tokens_needed: float
+    n_steps: int
+    training_flops: float  # 6·N·D_needed
+    peak_flops_per_s: float
+    mfu: float
+    wall_clock_s: float
+    gpu_hours: float
+    price_usd_per_hour: float | None
+    cost_usd: float | None
+    memory: MemoryPerGpu
+    tradeoff: tuple[TradeoffRow, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    tp: int
+    pp: int
+    dp: int
+    micro: int
+    accum: int
+    memory: MemoryBreakdown
+
+    @property
+    def n_gpus(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    @property
+    def batch_seq(self) -> int:
+        return self.dp * self.micro * self.accum
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """Everything fixed for one plan, resolved once."""
+
+    n_params: float
+    n_tokens: float
+    shape: TransformerShape
+    hw: HardwareProfile
+    opt: PlanOptions
+    peak: float
+    mfu: float
+    usable_bytes: float
+    batch_seq: int
+    cbs_tokens: float
+    bcrit_tokens: float
+    b_fit_tokens: float
+    price: float | None
+
+    def memory_options(self, dp: int, tp: int, pp: int, in_flight: int) -> dict:
+        """Keyword arguments of planner.memory.training_memory for one layout."""
+        o = self.opt
+        return dict(zero_stage=o.zero_stage, data_parallel=dp, tensor_parallel=tp, pipeline_parallel=pp,  # noqa: C408
+                    recompute=o.recompute, flash_attention=o.flash_attention, in_flight_micro_batches=in_flight,
+                    recipe=o.state_recipe)  # fmt: skip
+
+
+def training_wall_clock_s(n_params: float, n_tokens: float, n_gpus: int, peak_flops_per_s: float, mfu: float) -> float:
+    """wall_clock_s = 6·N·D/(n_gpus·peak·MFU) (Kaplan et al. 2020 C = 6ND; hardware.md §7.4); N total params."""
+    return 6.0 * n_params * n_tokens / (n_gpus * peak_flops_per_s * mfu)
+
+
+def plan_gpus(
+    n_params: float,
+    n_tokens: float,
+    shape: TransformerShape,
+    hardware: HardwareProfile,
+    *,
+    batch_tokens: float,
+    cbs_tokens: float,
+    mfu: float | None = None,
+    dtype: str = "bf16",
+    options: PlanOptions = PlanOptions(),
+) -> GpuPlan:
+    """Plan GPUs for training n_params TOTAL parameters on n_tokens tokens with `shape` (its seq_len).
+
+    batch_tokens: the planned global batch (tokens); cbs_tokens: Zhang 20% CBS in tokens (e.g.
+    planner.laws.batch.zhang_cbs_tokens(D)); mfu: None = the profile's mfu_prior. Raises ConfigError for
+    a dtype the device lacks, InfeasibleError when nothing fits or the deadline cannot be met.
+    """
+    ctx = _context(n_params, n_tokens, shape, hardware, batch_tokens, cbs_tokens, mfu, dtype, options)
+    if options.n_gpus is not None:
+        mode, layout = "fixed-gpus", _fixed(ctx, options.n_gpus)
+    elif options.deadline_s is not None:
+        mode, layout = "deadline", _deadline(ctx, options.deadline_s)
+    else:
+        mode, layout = "max-parallel", _max_parallel(ctx)
+    return _result(ctx, mode, dtype, layout)
+
+
+def _context(n_params, n_tokens, shape, hw, batch_tokens, cbs_tokens, mfu, dtype, opt) -> _Ctx:
+    if opt.n_gpus is not None and opt.deadline_s is not None:
+        raise UsageError("give either a GPU count or a deadline, not both")
+    named = {"n_params": n_params, "n_tokens": n_tokens, "batch_tokens": batch_tokens, "cbs_tokens": cbs_tokens}
+    for label, value in named.items():
+        if not (value > 0 and math.isfinite(value)):
+            raise UsageError(f"{label} must be a positive finite number, got {value!r}")
+    try:
+        peak = hw.peak_flops_per_s(dtype)
+    except KeyError as exc:
+        have = ", ".join(k for k, v in hw.peak_tflops_dense.items() if v is not None)
+        raise ConfigError(str(exc.args[0]), hint=f"pick one of: {have}") from None
+    mfu = hw.mfu_prior if mfu is None else mfu
+    if not 0 < mfu <= 1:
+        raise UsageError(f"MFU must be in (0, 1], got {mfu}")
+    unit = GIB if hw.memory_unit == "GiB" else 1e9
+    usable = hw.memory_gb * unit * (1.0 - opt.memory_headroom_fraction) - opt.memory_reserve_gb * 1e9
+    bcrit = float(bcrit_from_cbs(cbs_tokens, opt.b_ref_tokens))
+    if bcrit <= 0:  # CBS at or below 1.2·B_ref: fall back to B_crit ≈ 5·CBS (batch-laws.md §5, B_ref ≪ CBS form)
+        bcrit = 5.0 * cbs_tokens
+    b_fit = cbs_tokens if opt.b_fit_tokens is None else opt.b_fit_tokens
+    price = opt.price_usd_per_hour if opt.price_usd_per_hour is not None else hw.price_usd_per_hour
+    batch_seq = max(1, round(batch_tokens / shape.seq_len))
+    return _Ctx(n_params, n_tokens, shape, hw, opt, peak, mfu, usable, batch_seq, cbs_tokens, bcrit, b_fit, price)
+
+
+def _splits(ctx: _Ctx) -> list[tuple[int, int]]:
+    """(tp, pp) from smallest: TP doubling inside the scale-up domain, then PP doubling at the largest TP.
+
+    TP stays inside a node, or inside a larger scale-up domain (TPU ICI, NVL72) up to MAX_TP: tensor
+    parallelism all-reduces every layer, so it needs the fastest links (Narayanan et al. 2021 §3.3).
+    """
+    domain = max(ctx.hw.accelerators_per_node, min(ctx.hw.scale_up_domain or 1, MAX_TP))
+    tps = [t for t in (2**k for k in range(11)) if t <= domain and ctx.shape.n_heads % t == 0]
+    pps = [p for p in (2**k for k in range(1, 11)) if p <= ctx.shape.n_layers]
+    return [(t, 1) for t in tps] + [(tps[-1], p) for p in pps]
+
+
+def _layout(ctx: _Ctx, tp: int, pp: int, dp: int, batch_seq: int) -> _Layout | None:
+    """Largest micro-batch (dividing the per-rank batch) that fits memory, or None.
+
+    The per-rank batch is round(batch_seq/dp), so the global batch moves by less than dp/2 sequences
+    when dp does not divide it (reported in the plan's warnings).
+    """
+    local = max(1, round(batch_seq / dp))
+    s = ctx.shape
+    for micro in sorted((m for m in range(1, min(local, ctx.opt.max_micro_batch) + 1) if local % m == 0), reverse=True):
+        shape_args = (s.n_layers, s.d_model, s.n_heads, s.vocab_size, s.seq_len)
+        memory = training_memory(ctx.n_params, *shape_args, micro, **ctx.memory_options(dp, tp, pp, local // micro))
+        if memory.total <= ctx.usable_bytes:
+            return _Layout(tp, pp, dp, micro, local // micro, memory)
+    return None
+
+
+def _batch_for(ctx: _Ctx, dp: int) -> int:
+    """Sequences per step with dp ranks: the planned batch, grown to one sequence per rank if needed."""
+    return max(ctx.batch_seq, dp)
+
+
+def _overhead(ctx: _Ctx, batch_tokens: float) -> float:
+    """D_needed/D − 1; zero up to the CBS (batch-laws.md §5 item 2)."""
+    if batch_tokens <= ctx.cbs_tokens:
+        return 0.0
+    return float(tokens_needed_factor(batch_tokens, ctx.bcrit_tokens, min(ctx.b_fit_tokens, batch_tokens))) - 1.0
+
+
+def _wall_clock_s(ctx: _Ctx, n_gpus: int, batch_tokens: float) -> tuple[float, float]:
+    """(wall_clock_s, overhead) = 6·N·D·(1 + overhead)/(n_gpus·peak·MFU)."""
+    overhead = _overhead(ctx, batch_tokens)
+    n_tokens = ctx.n_tokens * (1.0 + overhead)
+    return training_wall_clock_s(ctx.n_params, n_tokens, n_gpus, ctx.peak, ctx.mfu), overhead
+
+
+def _infeasible_fit(ctx: _Ctx, what: str) -> InfeasibleError:
+    tp, pp = _splits(ctx)[-1]
+    return InfeasibleError(
+        f"{what}: the model does not fit in {ctx.hw.name} memory even at TP={tp} x PP={pp}",
+        hint="use a ZeRO stage up to 3, full recomputation, a shorter sequence, or a device with more memory",
+    )
+
+
+def _max_parallel(ctx: _Ctx) -> _Layout:
+    """Nothing fixed: one sequence per rank (A = 1), dp = batch, capped by max_gpus."""
+    for tp, pp in _splits(ctx):
+        dp = ctx.batch_seq
+        if ctx.opt.max_gpus is not None:
+            cap = ctx.opt.max_gpus // (tp * pp)
+            if cap < 1:
+                continue
+            dp = max(d for d in range(1, min(dp, cap) + 1) if ctx.batch_seq % d == 0)
+        layout = _layout(ctx, tp, pp, dp, ctx.batch_seq)
+        if layout is not None:
+            return layout
+    raise _infeasible_fit(ctx, "no layout")
+
+
+def _fixed(ctx: _Ctx, n_gpus: int) -> _Layout:
+    """Fixed GPU count: the smallest split that divides n_gpus and fits; the batch grows if dp exceeds it."""
+    if n_gpus < 1:
+        raise UsageError(f"n_gpus must be at least 1, got {n_gpus}")
+    for tp, pp in _splits(ctx):
+        if n_gpus % (tp * pp) == 0:
+            dp = n_gpus // (tp * pp)
+            layout = _layout(ctx, tp, pp, dp, _batch_for(ctx, dp))
+            if layout is not None:
+                return layout
+    raise _infeasible_fit(ctx, f"{n_gpus} GPUs")
+
+
+def _deadline(ctx: _Ctx, deadline_s: float) -> _Layout:
+    """Fewest GPUs that finish by deadline_s, over all splits; scans dp geometrically then refines."""
+    if not deadline_s > 0:
+        raise UsageError(f"deadline must be positive, got {deadline_s}")
+    best: _Layout | None = None
+    fastest = math.inf
+    for tp, pp in _splits(ctx):
+        layout, t_min = _deadline_for_split(ctx, tp, pp, deadline_s)
+        fastest = min(fastest, t_min)
+        if layout is not None and (best is None or layout.n_gpus < best.n_gpus):
+            best = layout
+    if best is None:
+        raise InfeasibleError(
+            f"cannot finish by the deadline ({deadline_s / 86400:.3g} days); the fastest plan found takes "
+            f"{fastest / 86400:.3g} days"
+            if math.isfinite(fastest)
+            else "the model fits no layout on this device",
+            hint="extend the deadline, raise --max-gpus, or train fewer tokens",
+        )
+    return best
+
+
+def _deadline_for_split(ctx: _Ctx, tp: int, pp: int, deadline_s: float) -> tuple[_Layout | None, float]:
+    mp = tp * pp
+    bound = (ctx.opt.max_gpus // mp) if ctx.opt.max_gpus is not None else 10**7
+    t_ideal = 6.0 * ctx.n_params * ctx.n_tokens / (ctx.peak * ctx.mfu)
+    dp = max(1, min(math.ceil(t_ideal / (deadline_s * mp)), bound))  # lower bound: no token overhead
+    t_min, prev = math.inf, None
+    while dp <= bound:
+        layout = _layout(ctx, tp, pp, dp, _batch_for(ctx, dp))
+        if layout is not None:
+            t, _ = _wall_clock_s(ctx, layout.n_gpus, layout.batch_seq * ctx.shape.seq_len)
+            t_min = min(t_min, t)
+            if t <= deadline_s:
+                return _refine(ctx, tp, pp, prev, layout, deadline_s), t_min
+            prev = dp
+        dp = max(dp + 1, int(dp * 1.05))
+    return None, t_min
+
+
+def _refine(ctx: _Ctx, tp: int, pp: int, lo: int | None, hi: _Layout, deadline_s: float) -> _Layout:
+    """Smallest dp in (lo, hi.dp] meeting the deadline (bisection; T falls with dp between the two)."""
+    best, lo_dp = hi, (lo if lo is not None else hi.dp - 1)
+    hi_dp = hi.dp
+    while hi_dp - lo_dp > 1:
+        mid = (lo_dp + hi_dp) // 2
+        layout = _layout(ctx, tp, pp, mid, _batch_for(ctx, mid))
+        ok = (
+            layout is not None
+            and _wall_clock_s(ctx, layout.n_gpus, layout.batch_seq * ctx.shape.seq_len)[0] <= deadline_s
+        )
+        if ok:
+            best, hi_dp = layout, mid
+        else:
+            lo_dp = mid
+    return best
+
+
+def _row(ctx: _Ctx, layout: _Layout) -> TradeoffRow:
+    batch_tokens = float(layout.batch_seq * ctx.shape.seq_len)
+    t, overhead = _wall_clock_s(ctx, layout.n_gpus, batch_tokens)
+    gpu_hours = layout.n_gpus * t / 3600.0
+    cost = None if ctx.price is None else gpu_hours * ctx.price
+    return TradeoffRow(layout.n_gpus, batch_tokens, t, gpu_hours, cost, overhead)
+
+
+def _tradeoff(ctx: _Ctx, chosen: _Layout) -> tuple[TradeoffRow, ...]:
+    """Rows at dp = powers of two around the plan (and at the CBS), same TP x PP, where memory fits."""
+    cbs_dp = max(1, int(ctx.cbs_tokens // ctx.shape.seq_len))
+    top = max(chosen.dp, cbs_dp) * 4
+    if ctx.opt.max_gpus is not None:
+        top = min(top, max(chosen.dp, ctx.opt.max_gpus // (chosen.tp * chosen.pp)))
+    dps = {2**k for k in range(31) if max(1, chosen.dp // 16) <= 2**k <= top} | {chosen.dp}
+    if cbs_dp <= top:
+        dps.add(cbs_dp)
+    rows = []
+    for dp in sorted(dps):
+        layout = chosen if dp == chosen.dp else _layout(ctx, chosen.tp, chosen.pp, dp, _batch_for(ctx, dp))
+        if layout is not None:
+            rows.append(_row(ctx, layout))
+    return tuple(rows)
+
+
+def _memory(ctx: _Ctx, m: MemoryBreakdown) -> MemoryPerGpu:
+    capacity = ctx.hw.memory_gb * (GIB if ctx.hw.memory_unit == "GiB" else 1e9)
+    parts = (m.weights, m.gradients, m.optimizer, m.activations, m.logits, m.total, ctx.usable_bytes, capacity)
+    return MemoryPerGpu(*(float(x) / GIB for x in parts))
+
+
+def _warnings(ctx: _Ctx, layout: _Layout, batch_tokens: float, overhead: float) -> tuple[str, ...]:
+    notes = []
+    if overhead > 0:
+        notes.append(
+            f"batch {batch_tokens:.3g} tokens exceeds the CBS {ctx.cbs_tokens:.3g}: "
+            f"{overhead:.1%} more tokens for the same loss (McCandlish B_crit {ctx.bcrit_tokens:.3g})"
+        )
+    if layout.batch_seq != ctx.batch_seq:
+        notes.append(
+            f"batch changed from {ctx.batch_seq} to {layout.batch_seq} sequences to fit {layout.dp} data-parallel ranks"
+        )
+    if layout.pp > 1:
+        notes.append(f"pipeline parallel {layout.pp}: bubbles lower MFU unless micro-batches per step >> {layout.pp}")
+    return tuple(notes)
+
+
+def _result(ctx: _Ctx, mode: str, dtype: str, layout: _Layout) -> GpuPlan:
+    row = _row(ctx, layout)
+    needed = ctx.n_tokens * (1.0 + row.token_overhead_fraction)
+    return GpuPlan(
+        mode=mode,
+        hardware=ctx.hw.name,
+        dtype=dtype,
+        n_gpus=layout.n_gpus,
+        n_nodes=math.ceil(layout.n_gpus / ctx.hw.accelerators_per_node),
+        tensor_parallel=layout.tp,
+        pipeline_parallel=layout.pp,
+        data_parallel=layout.dp,
+        micro_batch_sequences=layout.micro,
+        grad_accumulation_steps=layout.accum,
+        batch_sequences=layout.batch_seq,
+        batch_tokens=row.batch_tokens,
+        seq_len=ctx.shape.seq_len,
+        cbs_tokens=ctx.cbs_tokens,
+        bcrit_tokens=ctx.bcrit_tokens,
+        token_overhead_fraction=row.token_overhead_fraction,
+        n_tokens=ctx.n_tokens,
+        n_tokens_needed=needed,
+        n_steps=math.ceil(needed / row.batch_tokens),
+        training_flops=6.0 * ctx.n_params * needed,
+        peak_flops_per_s=ctx.peak,
+        mfu=ctx.mfu,
+        wall_clock_s=row.wall_clock_s,
+        gpu_hours=row.gpu_hours,
+        price_usd_per_hour=ctx.price,
+        cost_usd=row.cost_usd,
+        memory=_memory(ctx, layout.memory),
+        tradeoff=_tradeoff(ctx, layout),
+        warnings=_warnings(ctx, layout, row.batch_tokens, row.token_overhead_fraction),
+    )

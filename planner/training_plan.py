@@ -1,0 +1,140 @@
+"""After N and D: the batch, optimizer settings and GPU plan of `planner recommend`. Pure.
+
+Composes :mod:`planner.batch_plan` (batch size, CBS, LR, beta2, EWA, warmup, schedule) and
+:mod:`planner.gpu_plan` (memory, parallel layout, GPU count, wall-clock, GPU-hours, cost) and writes
+their results into the recommendation's stable JSON keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner import gpu_plan as gp
+from planner.batch_plan import BatchPlan, plan_batch
+from planner.schemas.batch import BatchLawProfile
+from planner.schemas.hardware import HardwareProfile
+from planner.schemas.recommend import (
+    BatchDetail,
+    CostBreakdown,
+    GpuPlanDetail,
+    MemoryDetail,
+    Parallelism,
+    RecommendResult,
+    TradeoffRow,
+)
+from planner.shapes import TransformerShape, shape_for_params
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """Resolved inputs of the GPU plan (flags and profile defaults already applied)."""
+
+    hardware: HardwareProfile
+    cbs_law: BatchLawProfile
+    b_opt_law: BatchLawProfile
+    dtype: str = "bf16"
+    mfu: float | None = None  # None: the hardware profile's prior
+    seq_len: int = 4096
+    vocab_size: int = 32000
+    shape: TransformerShape | None = None  # None: a Llama-like shape for N (planner.shapes)
+    batch_tokens: float | None = None  # None: recommended from the laws
+    plan: gp.PlanOptions = gp.PlanOptions()
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    shape: TransformerShape
+    batch: BatchPlan
+    gpus: gp.GpuPlan
+    mfu_source: str
+    options: gp.PlanOptions
+
+
+def plan_training(n_params: float, n_tokens: float, options: TrainingOptions) -> TrainingPlan:
+    """Batch and GPU plan for a model of n_params TOTAL parameters trained on n_tokens tokens."""
+    shape = options.shape or shape_for_params(n_params, options.vocab_size, options.seq_len)
+    batch = plan_batch(
+        n_params,
+        float(shape.non_embedding_params),
+        n_tokens,
+        shape.seq_len,
+        options.cbs_law,
+        options.b_opt_law,
+        options.batch_tokens,
+    )
+    gpus = gp.plan_gpus(
+        n_params,
+        n_tokens,
+        shape,
+        options.hardware,
+        batch_tokens=batch.batch_tokens,
+        cbs_tokens=batch.critical_batch_tokens,
+        mfu=options.mfu,
+        dtype=options.dtype,
+        options=options.plan,
+    )
+    source = "--mfu" if options.mfu is not None else f"{options.hardware.name} prior: {options.hardware.mfu_prior_source}"
+    return TrainingPlan(shape, batch, gpus, source, options.plan)
+
+
+def attach(result: RecommendResult, plan: TrainingPlan) -> RecommendResult:
+    """The recommendation with its batch, optimizer and GPU-plan keys filled in."""
+    b, g = plan.batch, plan.gpus
+    m = g.memory
+    cost = result.cost_usd
+    if result.objective == "flops":  # the objective priced no inference: the GPU plan's training cost
+        cost = CostBreakdown(train=g.cost_usd, total=g.cost_usd)
+    update = dict(
+        batch_size_tokens=g.batch_tokens,
+        batch_size_sequences=g.batch_sequences,
+        critical_batch_tokens=b.critical_batch_tokens,
+        learning_rate=b.learning_rate,
+        adam_beta2=b.adam_beta2,
+        ewa_decay=b.ewa_decay,
+        schedule=b.schedule,
+        n_gpus=g.n_gpus,
+        gpu=g.hardware,
+        parallelism=Parallelism(data=g.data_parallel, tensor=g.tensor_parallel, pipeline=g.pipeline_parallel,
+                                zero_stage=plan.options.zero_stage, micro_batch=g.micro_batch_sequences,
+                                grad_accum=g.grad_accumulation_steps),
+        memory_per_gpu_gib=m.total_gib,
+        wall_clock_s=g.wall_clock_s,
+        gpu_hours=g.gpu_hours,
+        cost_usd=cost,
+        tradeoff=[TradeoffRow(**row.__dict__) for row in g.tradeoff],
+        batch=BatchDetail(critical_batch_definition=b.critical_batch_definition,
+                          mccandlish_bcrit_tokens=b.mccandlish_bcrit_tokens, b_opt_tokens=b.b_opt_tokens,
+                          warmup_tokens=b.warmup_tokens, warmup_steps=b.warmup_steps, n_steps=g.n_steps,
+                          schedule_reason=b.schedule_reason, n_params_non_embedding=b.n_params_non_embedding,
+                          sources=list(b.sources)),
+        gpu_plan=GpuPlanDetail(mode=g.mode, dtype=g.dtype, n_nodes=g.n_nodes, mfu=g.mfu, mfu_source=plan.mfu_source,
+                               peak_flops_per_s=g.peak_flops_per_s, price_usd_per_hour=g.price_usd_per_hour,
+                               recompute=str(plan.options.recompute), shape=shape_dict(plan.shape),
+                               n_tokens_needed=g.n_tokens_needed, token_overhead_fraction=g.token_overhead_fraction,
+                               training_flops=g.training_flops, memory=MemoryDetail(**m.__dict__),
+                               cost_usd=g.cost_usd),
+        assumptions=[*result.assumptions, *assumptions(plan)],
+        warnings=[*result.warnings, *g.warnings],
+    )  # fmt: skip
+    return result.model_copy(update=update)
+
+
+def shape_dict(shape: TransformerShape) -> dict[str, int]:
+    return {"n_layers": shape.n_layers, "d_model": shape.d_model, "n_heads": shape.n_heads,
+            "kv_heads": shape.kv_heads, "d_ff": shape.d_ff, "vocab_size": shape.vocab_size,
+            "seq_len": shape.seq_len}  # fmt: skip
+
+
+def assumptions(plan: TrainingPlan) -> list[str]:
+    b, g, s = plan.batch, plan.gpus, plan.shape
+    return [
+        f"batch: min(CBS, B_opt) rounded down to a power of two sequences of {b.seq_len}; CBS "
+        f"{b.critical_batch_tokens:.3g} tokens ({b.critical_batch_definition}; McCandlish B_crit "
+        f"{b.mccandlish_bcrit_tokens:.3g}), B_opt {b.b_opt_tokens:.3g} tokens (Step Law, Li et al. 2025)",
+        f"LR from the Step Law at N_non-embedding = {b.n_params_non_embedding:.3g} (sqrt-scaled below B_opt); "
+        "beta2 and EWA horizons fixed in samples from Zhang et al.'s per-batch table; warmup N tokens",
+        f"shape {s.n_layers} layers x d_model {s.d_model}, {s.n_heads} heads, FFN {s.d_ff}, vocab {s.vocab_size} "
+        "(Llama-like, d_model/n_layers = 128) for memory and parallelism",
+        f"GPU plan on {g.hardware} {g.dtype}: {g.peak_flops_per_s / 1e12:g} TFLOP/s dense at MFU {g.mfu:g} "
+        f"({plan.mfu_source}); wall-clock = 6·N·D_needed/(GPUs·peak·MFU), MFU held constant across GPU counts",
+    ]

@@ -1,0 +1,63 @@
+"""`planner recommend` batch, optimizer and GPU-plan keys (issue: batch size, LR and the GPU plan)."""
+
+from __future__ import annotations
+
+import math
+
+from planner.laws import batch as bl
+
+KEYS = {
+    "batch_size_tokens", "batch_size_sequences", "critical_batch_tokens", "learning_rate", "adam_beta2",
+    "ewa_decay", "schedule", "n_gpus", "gpu", "parallelism", "memory_per_gpu_gib", "wall_clock_s", "gpu_hours",
+    "cost_usd", "tradeoff",
+}
+
+
+def test_stable_keys_and_their_consistency(cli):
+    d = cli("recommend", "--params", "7B", "--tokens", "2T", "--json").json
+    assert KEYS <= set(d)
+    assert set(d["parallelism"]) == {"data", "tensor", "pipeline", "zero_stage", "micro_batch", "grad_accum"}
+    par = d["parallelism"]
+    assert par["data"] * par["tensor"] * par["pipeline"] == d["n_gpus"]
+    assert par["data"] * par["micro_batch"] * par["grad_accum"] == d["batch_size_sequences"]
+    assert d["batch_size_tokens"] == d["batch_size_sequences"] * 4096
+    # CBS in Zhang's 20%-overhead definition, from the derived D-law (tokens) at the recommended D
+    assert math.isclose(d["critical_batch_tokens"], float(bl.zhang_cbs_tokens(d["n_tokens"])), rel_tol=1e-12)
+    assert d["batch_size_tokens"] <= d["critical_batch_tokens"]  # CBS is a ceiling, not a target
+    g = d["gpu_plan"]
+    # wall-clock = 6·N·D/(GPUs·peak·MFU) and GPU-hours = GPUs · wall-clock
+    expect = 6 * d["n_params"] * g["n_tokens_needed"] / (d["n_gpus"] * g["peak_flops_per_s"] * g["mfu"])
+    assert math.isclose(d["wall_clock_s"], expect, rel_tol=1e-9)
+    assert math.isclose(d["gpu_hours"], d["n_gpus"] * d["wall_clock_s"] / 3600, rel_tol=1e-9)
+    assert math.isclose(d["cost_usd"]["train"], d["gpu_hours"] * g["price_usd_per_hour"], rel_tol=1e-9)
+    assert d["tradeoff"] and all(set(r) >= {"n_gpus", "wall_clock_s", "cost_usd", "token_overhead_fraction"}
+                                 for r in d["tradeoff"])
+    assert d["schedule"] in ("constant+ewa", "cosine") and 0.5 < d["adam_beta2"] < 1 and 0.5 < d["ewa_decay"] < 1
+
+
+def test_modes(cli):
+    auto = cli("recommend", "--params", "7B", "--json", "--max-gpus", "64").json
+    assert auto["n_gpus"] <= 64 and auto["gpu_plan"]["mode"] == "max-parallel"
+    fixed = cli("recommend", "--params", "7B", "--json", "--gpus", "16384").json
+    assert fixed["n_gpus"] == 16384 and fixed["gpu_plan"]["token_overhead_fraction"] > 0  # batch forced past CBS
+    dl = cli("recommend", "--params", "7B", "--json", "--deadline", "30d").json
+    assert dl["wall_clock_s"] <= 30 * 86400 and dl["gpu_plan"]["mode"] == "deadline"
+    # minimality of the deadline plan is tested on the core (tests/test_gpu_plan.py)
+    a100 = cli("recommend", "--params", "7B", "--json", "--gpu", "a100-sxm4-80gb", "--mfu", "0.5").json
+    assert a100["gpu"] == "a100-sxm4-80gb" and a100["gpu_plan"]["mfu"] == 0.5
+
+
+def test_table_shows_the_plan_and_tradeoff(cli):
+    r = cli("recommend", "--target-loss", "2.3", "--inference-tokens", "2e12", "--deadline", "7d")
+    assert r.code == 0
+    for needle in ("Training plan", "critical batch", "learning rate", "memory per GPU", "stop paying"):
+        assert needle in r.stdout
+
+
+def test_steplaw_lr_and_cbs_law_override(cli, tmp_path):
+    d = cli("recommend", "--params", "7B", "--tokens", "2T", "--json").json
+    n_ne = d["batch"]["n_params_non_embedding"]
+    D = d["n_tokens"]  # the plan is for the recommended (N, D)
+    lr = 1.79 * n_ne**-0.713 * D**0.307 * math.sqrt(min(1.0, d["batch_size_tokens"] / d["batch"]["b_opt_tokens"]))
+    assert math.isclose(d["learning_rate"], lr, rel_tol=1e-9)
+    assert cli("recommend", "--params", "7B", "--batch-law", "zhang-2024", "--json").code == 0
