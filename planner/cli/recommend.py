@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from planner.cli._common import emit_data, output_format, stderr_console, stdout_console
+from planner.errors import UsageError
 from planner.resolve import DEFAULT_LAW, RecommendFlags
 
 Num = Annotated[Optional[str], typer.Option(show_default=False)]
@@ -51,6 +52,7 @@ def recommend(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
     as_yaml: Annotated[bool, typer.Option("--yaml", help="Print the result as YAML on stdout.")] = False,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG: objective along the iso-loss curve, and N, D against demand.")] = None,
+    write_plan: Annotated[Optional[Path], typer.Option(help="Write a plan file for `planner check` (limits 25% above this plan).")] = None,
 ) -> None:
     """Recommend model size and training tokens for a target loss, a FLOP budget or a model size.
 
@@ -59,7 +61,8 @@ def recommend(
     from planner import planning, resolve
 
     fmt = output_format(as_json, as_yaml)
-    flags = RecommendFlags(**{k: v for k, v in locals().items() if k in RecommendFlags.__dataclass_fields__})
+    given = dict(locals())
+    flags = RecommendFlags(**{k: v for k, v in given.items() if k in RecommendFlags.__dataclass_fields__})
     request = resolve.recommend_request(flags)
     loaded = resolve.load_law(law)
     p = resolve.law_params(loaded.profile)
@@ -75,6 +78,16 @@ def recommend(
 
         plots.recommendation(result, request, p, plot)
         stderr_console().print(f"wrote {plot}", markup=False)
+    if write_plan is not None:
+        from planner import plan_io
+
+        text = plan_io.dump(plan_io.plan_from_result(result, law, batch_law),
+                            "# Written by `planner recommend --write-plan`; guard it with `planner check`.\n")
+        try:
+            write_plan.write_text(text)
+        except OSError as exc:
+            raise UsageError(f"--write-plan: cannot write {write_plan}: {exc.strerror}", hint="choose a writable path") from None
+        stderr_console().print(f"wrote {write_plan}", markup=False)
     if fmt != "table":
         emit_data(result.model_dump(mode="json"), fmt)
         return

@@ -1,0 +1,181 @@
+"""Evaluate a training plan against its limits (pure: profiles come in as schemas, results go out).
+
+Each check is pass / warn / fail / skip with the measured value, the limit and a one-line reason. The
+numbers are the ones `planner recommend` prints: the same loss law, batch laws and GPU plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner import gpu_plan as gp
+from planner.errors import InfeasibleError
+from planner.laws import chinchilla as law
+from planner.schemas.batch import BatchLawProfile
+from planner.schemas.check import CheckResult, PlanMetrics
+from planner.schemas.hardware import HardwareProfile
+from planner.schemas.plan import PlanFile
+from planner.shapes import TransformerShape, shape_for_params
+from planner.training_plan import TrainingOptions, TrainingPlan, plan_training
+
+LOSS_RTOL = 1e-9  # a plan written at exactly its target loss passes despite float round-off
+
+
+@dataclass(frozen=True)
+class Inputs:
+    plan: PlanFile
+    params: law.ChinchillaParams
+    samples: list[list[float]] | None
+    hardware: HardwareProfile
+    cbs_law: BatchLawProfile
+    b_opt_law: BatchLawProfile
+    confidence: float | None = None
+
+
+def shape_of(plan: PlanFile) -> TransformerShape:
+    s, t = plan.model.shape, plan.training
+    if s is None:
+        return shape_for_params(plan.model.params, seq_len=t.seq_len)
+    return TransformerShape(n_layers=s.n_layers, d_model=s.d_model, n_heads=s.n_heads, d_ff=s.d_ff,
+                            vocab_size=s.vocab_size, seq_len=t.seq_len, n_kv_heads=s.n_kv_heads)  # fmt: skip
+
+
+def train(inputs: Inputs, n_params: float, shape: TransformerShape) -> TrainingPlan:
+    t = inputs.plan.training
+    options = TrainingOptions(
+        hardware=inputs.hardware,
+        cbs_law=inputs.cbs_law,
+        b_opt_law=inputs.b_opt_law,
+        dtype=t.dtype,
+        mfu=t.mfu,
+        seq_len=t.seq_len,
+        shape=shape,
+        batch_tokens=t.global_batch_tokens,
+        plan=gp.PlanOptions(zero_stage=t.zero_stage, recompute=t.recompute, n_gpus=t.n_gpus,
+                            price_usd_per_hour=t.price_usd_per_hour),
+    )
+    return plan_training(n_params, t.tokens, options)
+
+
+def evaluate(inputs: Inputs) -> tuple[list[CheckResult], PlanMetrics]:
+    """All checks of one plan, and the metrics `--baseline` compares."""
+    plan, lim = inputs.plan, inputs.plan.limits
+    shape = shape_of(plan)
+    N = plan.model.params or float(shape.total_params)
+    D = plan.training.tokens
+    try:
+        tp, why = train(inputs, N, shape), ""
+    except InfeasibleError as exc:
+        tp, why = None, exc.message
+    overhead = tp.gpus.token_overhead_fraction if tp else 0.0
+    D_eff = D / (1.0 + overhead)  # a batch past the CBS buys the loss of fewer tokens (McCandlish E(B))
+    loss = predicted_loss(inputs, N, D_eff)
+    d_inf = plan.inference.tokens if plan.inference else 0.0
+    lifetime = float(law.lifetime_flops(N, D, d_inf))
+    optimum = _optimum(inputs.params, loss, d_inf)
+    checks = [
+        memory_check(tp, why, lim.min_memory_headroom),
+        budget("gpu_hours", tp and tp.gpus.gpu_hours, lim.max_gpu_hours, "GPU-h", "limits.max_gpu_hours", lim.warn_fraction),
+        budget("cost_usd", tp and tp.gpus.cost_usd, lim.max_cost_usd, "USD", "limits.max_cost_usd", lim.warn_fraction),
+        budget("wall_clock_s", tp and tp.gpus.wall_clock_s, lim.max_wall_clock_s, "s", "limits.max_wall_clock_s",
+               lim.warn_fraction),
+        loss_check(loss, lim.target_loss, inputs, overhead),
+        ratio_check("tokens_per_param", D / N, lim.max_tokens_per_param, "tokens/param", "limits.max_tokens_per_param"),
+        ratio_check("batch_over_cbs", tp and tp.gpus.batch_tokens / tp.batch.critical_batch_tokens,
+                    lim.max_batch_over_cbs, "x CBS", "limits.max_batch_over_cbs", lim.warn_fraction),
+        optimum_check(lifetime, optimum, lim.max_over_optimum, d_inf),
+    ]  # fmt: skip
+    metrics = PlanMetrics(
+        n_params=N, n_tokens=D, tokens_per_param=D / N, predicted_loss=loss, lifetime_flops=lifetime,
+        gpu_hours=tp and tp.gpus.gpu_hours, cost_usd=tp and tp.gpus.cost_usd, wall_clock_s=tp and tp.gpus.wall_clock_s,
+        memory_per_gpu_gib=tp and tp.gpus.memory.total_gib, batch_tokens=tp and tp.gpus.batch_tokens,
+        critical_batch_tokens=tp and tp.batch.critical_batch_tokens, optimum_lifetime_flops=optimum,
+    )  # fmt: skip
+    return checks, metrics
+
+
+def predicted_loss(inputs: Inputs, N: float, D: float) -> float:
+    """L(N, D); with a confidence level and bootstrap samples, that quantile of L over the samples."""
+    if inputs.confidence is None or not inputs.samples:
+        return float(law.loss(N, D, inputs.params))
+    values = sorted(float(law.loss(N, D, law.ChinchillaParams(*row))) for row in inputs.samples)
+    index = min(len(values) - 1, int(round(inputs.confidence * (len(values) - 1))))
+    return values[index]
+
+
+def _optimum(p: law.ChinchillaParams, loss: float, d_inf: float) -> float | None:
+    try:
+        N, D = law.inference_optimal(loss, d_inf, p)
+    except InfeasibleError:
+        return None
+    return float(law.lifetime_flops(N, D, d_inf))
+
+
+def _result(name, status, value, limit, unit, reason, key) -> CheckResult:
+    return CheckResult(name=name, status=status, value=value, limit=limit, unit=unit, reason=reason, key=key)
+
+
+def memory_check(tp: TrainingPlan | None, why: str, min_headroom: float | None) -> CheckResult:
+    if tp is None:
+        return _result("fits_memory", "fail", None, None, "GiB", why, "training.n_gpus")
+    m = tp.gpus.memory
+    headroom = 1.0 - m.total_gib / m.capacity_gib
+    key = "limits.min_memory_headroom" if min_headroom is not None else "training.n_gpus"
+    if min_headroom is not None and headroom < min_headroom:
+        return _result("fits_memory", "fail", m.total_gib, m.capacity_gib * (1 - min_headroom), "GiB",
+                       f"{m.total_gib:.1f} GiB per GPU leaves {headroom:.1%} free, below {min_headroom:.0%}", key)
+    g = tp.gpus
+    layout = f"TP {g.tensor_parallel} x PP {g.pipeline_parallel} x DP {g.data_parallel}"
+    return _result("fits_memory", "pass", m.total_gib, m.usable_gib, "GiB",
+                   f"{m.total_gib:.1f} of {m.usable_gib:.1f} usable GiB per GPU with {layout}", key)
+
+
+def budget(name, value, limit, unit, key, warn_fraction) -> CheckResult:
+    if limit is None:
+        return _result(name, "skip", value, None, unit, "no limit set", key)
+    if value is None:
+        return _result(name, "fail", None, limit, unit, "cannot be computed (no layout fits, or no price known)", key)
+    if value > limit:
+        return _result(name, "fail", value, limit, unit, f"{value:.4g} {unit} exceeds the limit {limit:.4g}", key)
+    if value > warn_fraction * limit:
+        return _result(name, "warn", value, limit, unit, f"{value:.4g} {unit} is {value / limit:.0%} of the limit", key)
+    return _result(name, "pass", value, limit, unit, f"{value:.4g} {unit} within {limit:.4g}", key)
+
+
+def ratio_check(name, value, limit, unit, key, warn_fraction: float = 1.0) -> CheckResult:
+    return budget(name, value, limit, unit, key, warn_fraction)
+
+
+def loss_check(loss: float, target: float | None, inputs: Inputs, overhead: float) -> CheckResult:
+    key = "limits.target_loss"
+    if target is None:
+        return _result("predicted_loss", "skip", loss, None, "nats", "no target set", key)
+    bound = "point estimate"
+    if inputs.confidence is not None:
+        bound = (f"{inputs.confidence:.0%} bound over {len(inputs.samples)} bootstrap draws" if inputs.samples
+                 else "point estimate: the law carries no bootstrap samples")  # fmt: skip
+    penalty = f", batch past the CBS costs {overhead:.1%} of the tokens" if overhead > 0 else ""
+    if loss > target * (1 + LOSS_RTOL):
+        return _result("predicted_loss", "fail", loss, target, "nats",
+                       f"predicted loss {loss:.4f} ({bound}{penalty}) misses the target {target:.4f}", key)
+    status = "warn" if inputs.confidence is not None and not inputs.samples else "pass"
+    return _result("predicted_loss", status, loss, target, "nats",
+                   f"predicted loss {loss:.4f} ({bound}{penalty}) meets the target {target:.4f}", key)
+
+
+def optimum_check(lifetime: float, optimum: float | None, tolerance: float | None, d_inf: float) -> CheckResult:
+    key = "limits.max_over_optimum"
+    if tolerance is None:
+        return _result("lifetime_over_optimum", "skip", None, None, "fraction", "no tolerance set", key)
+    if optimum is None:
+        return _result("lifetime_over_optimum", "fail", None, tolerance, "fraction",
+                       "the predicted loss is at or below the law's E: no optimum exists", key)
+    over = lifetime / optimum - 1.0
+    what = f"lifetime FLOPs {over:+.1%} vs the optimum at the same loss for {d_inf:.3g} inference tokens"
+    status = "fail" if over > tolerance else "pass"
+    return _result("lifetime_over_optimum", status, over, tolerance, "fraction", what, key)
+
+
+def overall(checks: list[CheckResult]) -> str:
+    statuses = {c.status for c in checks}
+    return "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"

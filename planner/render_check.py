@@ -1,0 +1,105 @@
+"""Output formats of `planner check`: rich table, GitHub workflow commands, JUnit XML. Builders only."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from planner.schemas.check import CheckReport, PlanReport
+
+STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
+
+
+def _num(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "fraction":
+        return f"{value:+.1%}" if value < 1 else f"{value:.3g}"
+    return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:.3e}"
+
+
+def table(report: CheckReport) -> Group:
+    parts = []
+    for plan in report.plans:
+        t = Table(title=f"{plan.file}: {plan.name} — {plan.status.upper()}", title_justify="left")
+        for col in ("check", "result", "value", "limit", "reason"):
+            t.add_column(col, no_wrap=col in ("check", "result"))
+        for c in plan.checks:
+            t.add_row(c.name, Text(c.status, style=STYLE[c.status]), _num(c.value, c.unit), _num(c.limit, c.unit),
+                      c.reason)
+        parts.append(t)
+        parts.append(Text(f"law {plan.law} (sha256 {plan.law_sha256[:16]}…)"
+                          + (f", {plan.confidence:.0%} bound" if plan.confidence else "")))
+        if plan.changes:
+            parts.append(changes(plan))
+    return Group(*parts)
+
+
+def changes(plan: PlanReport) -> Table:
+    t = Table(title="Changes against the baseline", title_justify="left")
+    for col in ("metric", "baseline", "now", "delta"):
+        t.add_column(col, justify="right" if col != "metric" else "left")
+    for ch in plan.changes or []:
+        rel = "" if ch.relative is None else f" ({ch.relative:+.1%})"
+        delta = "—" if ch.delta is None else f"{ch.delta:+,.4g}{rel}"
+        t.add_row(ch.metric, _num(ch.baseline, ""), _num(ch.current, ""), delta)
+    return t
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github(report: CheckReport) -> str:
+    """GitHub Actions workflow commands: ::error/::warning file=…,line=…,title=…::message (one per finding)."""
+    lines = []
+    for plan in report.plans:
+        for c in plan.checks:
+            level = {"fail": "error", "warn": "error" if report.strict else "warning"}.get(c.status)
+            if level is None:
+                continue
+            where = f"file={_escape_property(plan.file)}" + (f",line={c.line}" if c.line else "")
+            title = _escape_property(f"planner check: {c.name}")
+            lines.append(f"::{level} {where},title={title}::{_escape_data(f'{plan.name}: {c.reason}')}")
+        for ch in plan.changes or []:
+            if ch.delta:
+                rel = "" if ch.relative is None else f" ({ch.relative:+.1%})"
+                text = f"{plan.name}: {ch.metric} {ch.baseline:.4g} -> {ch.current:.4g}{rel}"
+                lines.append(f"::notice file={_escape_property(plan.file)},title=planner check: change::{_escape_data(text)}")
+        counts = {s: sum(c.status == s for c in plan.checks) for s in ("pass", "warn", "fail")}
+        summary = f"{plan.name}: {plan.status} ({counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail)"
+        lines.append(f"::notice file={_escape_property(plan.file)},title=planner check::{_escape_data(summary)}")
+    return "\n".join(lines) + "\n"
+
+
+def junit(report: CheckReport) -> str:
+    """JUnit XML: one <testsuite> per plan, one <testcase> per check (skips as <skipped/>)."""
+    suites = ET.Element("testsuites", name="planner check")
+    total = fails = 0
+    for plan in report.plans:
+        failures = sum(c.status == "fail" or (report.strict and c.status == "warn") for c in plan.checks)
+        skipped = sum(c.status == "skip" for c in plan.checks)
+        suite = ET.SubElement(suites, "testsuite", name=plan.name, file=plan.file, tests=str(len(plan.checks)),
+                              failures=str(failures), errors="0", skipped=str(skipped))
+        for c in plan.checks:
+            case = ET.SubElement(suite, "testcase", classname=plan.name, name=c.name, file=plan.file,
+                                 line=str(c.line or 0))
+            if c.status == "fail" or (report.strict and c.status == "warn"):
+                ET.SubElement(case, "failure", message=c.reason, type=c.status).text = (
+                    f"value {c.value} limit {c.limit} {c.unit} (key {c.key})")
+            elif c.status == "skip":
+                ET.SubElement(case, "skipped", message=c.reason)
+            elif c.status == "warn":
+                ET.SubElement(case, "system-out").text = f"warning: {c.reason}"
+        total += len(plan.checks)
+        fails += failures
+    suites.set("tests", str(total))
+    suites.set("failures", str(fails))
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

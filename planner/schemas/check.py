@@ -1,0 +1,64 @@
+"""Results of `planner check` (the JSON contract of `--format json`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from planner.schemas.base import SCHEMA_VERSION, Strict
+
+Status = Literal["pass", "warn", "fail", "skip"]
+
+
+class CheckResult(Strict):
+    name: str
+    status: Status
+    value: float | None = None
+    limit: float | None = None
+    unit: str = ""
+    reason: str
+    key: str = Field(description="dotted plan key the check is about (its limit, or the input that broke it)")
+    line: int | None = Field(default=None, description="1-based line of that key in the plan file")
+
+
+class PlanMetrics(Strict):
+    n_params: float
+    n_tokens: float
+    tokens_per_param: float
+    predicted_loss: float
+    gpu_hours: float | None = None
+    cost_usd: float | None = None
+    wall_clock_s: float | None = None
+    memory_per_gpu_gib: float | None = None
+    batch_tokens: float | None = None
+    critical_batch_tokens: float | None = None
+    lifetime_flops: float
+    optimum_lifetime_flops: float | None = None
+
+
+class Change(Strict):
+    metric: str
+    baseline: float | None
+    current: float | None
+    delta: float | None
+    relative: float | None
+
+
+class PlanReport(Strict):
+    file: str
+    name: str
+    status: Status
+    checks: list[CheckResult]
+    metrics: PlanMetrics | None = None
+    law: str
+    law_sha256: str
+    confidence: float | None = None
+    changes: list[Change] | None = None
+
+
+class CheckReport(Strict):
+    schema_version: int = SCHEMA_VERSION
+    status: Status
+    strict: bool
+    plans: list[PlanReport]

@@ -1,0 +1,80 @@
+"""A committed training plan (`plan.yaml`) that `planner check` guards in CI."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from planner.schemas.base import Fraction, NonNegativeFloat, PositiveFloat, Strict
+
+
+class Shape(Strict):
+    n_layers: int = Field(ge=1)
+    d_model: int = Field(ge=1)
+    n_heads: int = Field(ge=1)
+    d_ff: int = Field(ge=1, description="MLP width (SwiGLU inner width for gated MLPs)")
+    vocab_size: int = Field(ge=1)
+    n_kv_heads: int | None = Field(default=None, ge=1, description="grouped-query attention; null = n_heads")
+
+
+class Model(Strict):
+    params: PositiveFloat | None = Field(default=None, description="TOTAL parameters (embeddings included)")
+    shape: Shape | None = Field(default=None, description="alternatively the shape; params are then derived")
+
+    @model_validator(mode="after")
+    def _one(self) -> Model:
+        if self.params is None and self.shape is None:
+            raise ValueError("give model.params or model.shape")
+        return self
+
+
+class Training(Strict):
+    tokens: PositiveFloat = Field(description="training tokens")
+    seq_len: int = Field(default=4096, ge=1)
+    global_batch_tokens: PositiveFloat | None = Field(default=None, description="null = the recommended batch")
+    gpu: str = Field(description="accelerator profile name or path")
+    n_gpus: int = Field(ge=1)
+    dtype: str = "bf16"
+    zero_stage: Literal[0, 1, 2, 3] = 1
+    recompute: Literal["none", "selective", "full"] = "selective"
+    mfu: Fraction | None = Field(default=None, description="measured MFU; null = the accelerator's prior")
+    price_usd_per_hour: PositiveFloat | None = Field(default=None, description="null = the profile's price")
+
+
+class Laws(Strict):
+    loss: str = Field(default="besiroglu-2024", description="loss-law profile name or path (e.g. a calibrated law)")
+    batch: str = Field(default="zhang-2024", description="critical-batch law profile name or path")
+
+
+class Inference(Strict):
+    tokens: NonNegativeFloat = Field(description="lifetime inference tokens (input + output)")
+
+
+class Limits(Strict):
+    """Every limit is optional; a check without its limit is skipped."""
+
+    max_gpu_hours: PositiveFloat | None = None
+    max_cost_usd: PositiveFloat | None = None
+    max_wall_clock_s: PositiveFloat | None = None
+    target_loss: PositiveFloat | None = Field(default=None, description="predicted loss must be at or below this")
+    max_tokens_per_param: PositiveFloat | None = None
+    max_over_optimum: NonNegativeFloat | None = Field(
+        default=None,
+        description="lifetime FLOPs may exceed the inference-aware optimum at the same loss by this fraction",
+    )
+    max_batch_over_cbs: PositiveFloat | None = Field(default=None, description="global batch / CBS(D), at most")
+    min_memory_headroom: NonNegativeFloat | None = Field(
+        default=None, description="fraction of GPU memory left free, at least (e.g. 0.1)"
+    )
+    warn_fraction: Fraction = Field(default=0.9, description="warn when a budget uses more than this share of its limit")
+
+
+class PlanFile(Strict):
+    schema_version: Literal[1] = 1
+    name: str = Field(min_length=1)
+    model: Model
+    training: Training
+    laws: Laws = Laws()
+    inference: Inference | None = None
+    limits: Limits

@@ -1,0 +1,181 @@
+"""`planner check`: every check passing and failing, formats, exit codes, malformed plans, baselines."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+
+from planner import profiles
+from planner.plan_io import EXAMPLE
+from tests.conftest import assert_one_error
+
+CHECKS = ["fits_memory", "gpu_hours", "cost_usd", "wall_clock_s", "predicted_loss", "tokens_per_param",
+          "batch_over_cbs", "lifetime_over_optimum"]  # fmt: skip
+GITHUB = re.compile(r"^::(error|warning|notice) file=([^,]+)(?:,line=(\d+))?,title=([^:]+)::(.+)$")
+
+
+def write(tmp_path, data: dict, name: str = "plan.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def plan():
+    return yaml.safe_load(EXAMPLE)
+
+
+def statuses(report: dict) -> dict[str, str]:
+    return {c["name"]: c["status"] for c in report["plans"][0]["checks"]}
+
+
+def test_example_plan_passes_every_check(cli, tmp_path, plan):
+    r = cli("check", str(write(tmp_path, plan)), "--format", "json")
+    assert r.code == 0, r.stderr
+    assert statuses(r.json) == {name: "pass" for name in CHECKS}
+
+
+@pytest.mark.parametrize(
+    "section, key, value, failing",
+    [
+        ("training", "n_gpus", 1, "fits_memory"),  # 6.7B with Adam states on one 80 GB GPU
+        ("limits", "min_memory_headroom", 0.9, "fits_memory"),
+        ("limits", "max_gpu_hours", 1000.0, "gpu_hours"),
+        ("limits", "max_cost_usd", 1000.0, "cost_usd"),
+        ("limits", "max_wall_clock_s", 3600.0, "wall_clock_s"),
+        ("limits", "target_loss", 1.9, "predicted_loss"),
+        ("limits", "max_tokens_per_param", 20.0, "tokens_per_param"),
+        ("training", "global_batch_tokens", 6.7e7, "batch_over_cbs"),
+        ("limits", "max_over_optimum", 0.01, "lifetime_over_optimum"),
+    ],
+)
+def test_each_check_fails(cli, tmp_path, plan, section, key, value, failing):
+    plan[section][key] = value
+    r = cli("check", str(write(tmp_path, plan)), "--format", "json")
+    assert r.code == 7, r.stderr
+    assert statuses(r.json)[failing] == "fail"
+    assert "error: limits failed" in r.stderr and failing in r.stderr
+
+
+def test_missing_limits_are_skipped_and_warnings_need_strict(cli, tmp_path, plan):
+    plan["limits"] = {"max_gpu_hours": 60000.0}  # the plan uses ~57k GPU-h: above the 90% warning line
+    path = write(tmp_path, plan)
+    r = cli("check", str(path), "--format", "json")
+    assert r.code == 0 and statuses(r.json)["gpu_hours"] == "warn" and statuses(r.json)["cost_usd"] == "skip"
+    assert cli("check", str(path), "--strict").code == 7
+
+
+def test_github_format(cli, tmp_path, plan):
+    plan["limits"]["max_gpu_hours"] = 1000.0
+    path = write(tmp_path, plan)
+    r = cli("check", str(path), "--format", "github")
+    assert r.code == 7
+    lines = r.stdout.strip().splitlines()
+    assert all(GITHUB.match(line) for line in lines), lines
+    error = next(GITHUB.match(line) for line in lines if line.startswith("::error"))
+    assert error.group(2) == str(path)
+    text = path.read_text().splitlines()
+    assert text[int(error.group(3)) - 1].strip().startswith("max_gpu_hours:")  # the offending key's line
+
+
+def test_junit_format_parses(cli, tmp_path, plan):
+    plan["limits"]["target_loss"] = 1.9
+    r = cli("check", str(write(tmp_path, plan)), "--format", "junit")
+    root = ET.fromstring(r.stdout)
+    assert root.tag == "testsuites" and root.get("failures") == "1"
+    cases = root.findall("./testsuite/testcase")
+    assert {c.get("name") for c in cases} == set(CHECKS)
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert [c.get("name") for c in failed] == ["predicted_loss"]
+
+
+def test_write_plan_round_trip(cli, tmp_path):
+    path = tmp_path / "written.yaml"
+    r = cli("recommend", "--target-loss", "2.2", "--inference-tokens", "1e12", "--write-plan", str(path), "--json")
+    assert r.code == 0, r.stderr
+    r = cli("check", str(path), "--format", "json")
+    assert r.code == 0 and set(statuses(r.json).values()) == {"pass"}, r.stdout  # passes unchanged
+    doubled = yaml.safe_load(path.read_text())
+    doubled["training"]["tokens"] *= 2
+    r = cli("check", str(write(tmp_path, doubled, "doubled.yaml")), "--format", "json")
+    assert r.code == 7 and statuses(r.json)["gpu_hours"] == "fail"  # the GPU-hour limit it was written with
+
+
+@pytest.mark.parametrize(
+    "mutate, needle",
+    [
+        (lambda p: p.pop("training"), "training: Field required"),
+        (lambda p: p["training"].update(n_gpus="many"), "training.n_gpus"),
+        (lambda p: p["training"].update(gpu="h100"), "training.gpu: unknown hardware profile 'h100'"),
+        (lambda p: p["laws"].update(loss="chinchilla"), "laws.loss: unknown law profile 'chinchilla'"),
+        (lambda p: p["limits"].update(max_gpu_hours=-5), "limits.max_gpu_hours"),
+        (lambda p: p["model"].clear(), "model: Value error, give model.params or model.shape"),
+        (lambda p: p.update(budget=3), "budget: Extra inputs are not permitted"),
+    ],
+)
+def test_malformed_plans_name_file_key_and_line(cli, tmp_path, plan, mutate, needle):
+    mutate(plan)
+    path = write(tmp_path, plan)
+    r = cli("check", str(path))
+    assert_one_error(r, 3)
+    assert needle in r.stderr and str(path) in r.stderr
+    if "unknown" in needle or "n_gpus" in needle or "max_gpu_hours" in needle:
+        assert re.search(rf"{re.escape(str(path))}:\d+:", r.stderr)  # the line of the key
+
+
+def test_bad_usage(cli, tmp_path, plan):
+    assert_one_error(cli("check"), 2)
+    assert_one_error(cli("check", str(write(tmp_path, plan)), "--format", "xml"), 2)
+    assert_one_error(cli("check", str(write(tmp_path, plan)), "--confidence", "1.5"), 2)
+    assert_one_error(cli("check", str(tmp_path / "missing.yaml")), 3)
+    (tmp_path / "bad.yaml").write_text("name: [\n")
+    assert_one_error(cli("check", str(tmp_path / "bad.yaml")), 3)
+
+
+def test_init(cli, tmp_path):
+    r = cli("check", "--init")
+    assert r.code == 0 and yaml.safe_load(r.stdout)["schema_version"] == 1
+    out = tmp_path / "new.yaml"
+    assert cli("check", "--init", str(out)).code == 0 and out.exists()
+    assert_one_error(cli("check", "--init", str(out)), 2)  # never overwrites
+
+
+def test_confidence_uses_the_laws_bootstrap_draws(cli, tmp_path, plan):
+    law = yaml.safe_load((profiles.builtin_dir() / "laws" / "besiroglu-2024.yaml").read_text())
+    law["name"] = "with-samples"
+    # draws of E spread around the point estimate: the 95% bound of the loss sits above the point value
+    law["uncertainty"] = {"samples": [[1.8172 + d, 482.01, 2085.43, 0.3478, 0.3658] for d in
+                                      (-0.05, -0.02, 0.0, 0.02, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2)]}
+    law_path = tmp_path / "law.yaml"
+    law_path.write_text(yaml.safe_dump(law))
+    plan["laws"]["loss"] = str(law_path)
+    path = write(tmp_path, plan)
+    point = cli("check", str(path), "--format", "json").json["plans"][0]["metrics"]["predicted_loss"]
+    bound = cli("check", str(path), "--format", "json", "--confidence", "0.95").json["plans"][0]["metrics"]
+    assert bound["predicted_loss"] > point + 0.1
+
+
+def test_baseline_file_and_git_ref(cli, tmp_path, plan):
+    old = write(tmp_path, plan, "old.yaml")
+    plan["training"]["tokens"] *= 1.5
+    new = write(tmp_path, plan, "plan.yaml")
+    changes = {c["metric"]: c for c in cli("check", str(new), "--baseline", str(old), "--format", "json")
+               .json["plans"][0]["changes"]}  # fmt: skip
+    assert changes["gpu_hours"]["relative"] == pytest.approx(0.5, rel=1e-6)
+    assert changes["predicted_loss"]["delta"] < 0
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git[:3], "init", "-q"], check=True)
+    (repo / "plan.yaml").write_text(old.read_text())
+    subprocess.run([*git, "add", "plan.yaml"], check=True)
+    subprocess.run([*git, "commit", "-qm", "plan"], check=True)
+    (repo / "plan.yaml").write_text(new.read_text())
+    r = cli("check", str(repo / "plan.yaml"), "--baseline", "HEAD", "--format", "json")
+    changes = {c["metric"]: c for c in r.json["plans"][0]["changes"]}
+    assert changes["n_tokens"]["relative"] == pytest.approx(0.5, rel=1e-9)
+    assert_one_error(cli("check", str(new), "--baseline", "no-such-ref"), 3)
