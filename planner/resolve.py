@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner import profiles, units
+from planner.defaults import B_OPT_LAW, DEFAULT_BATCH_LAW, DEFAULT_GPU, DEFAULT_LAW
 from planner.errors import ConfigError, UsageError
 from planner.laws.chinchilla import ChinchillaParams
 from planner.schemas.hardware import HardwareProfile
@@ -24,12 +25,8 @@ from planner.schemas.recommend import (
     RecommendRequest,
 )
 
-DEFAULT_LAW = "besiroglu-2024"
-DEFAULT_GPU = "h100-sxm5-80gb"
 DEFAULT_TRAIN_DTYPE = "bf16"
 DEFAULT_INFERENCE_DTYPE = "fp8"  # Sardana et al.'s cost_optimal.py serves on H100 FP8
-DEFAULT_BATCH_LAW = "zhang-2024"  # the critical batch size (CBS) grows with D (Zhang et al. 2024)
-B_OPT_LAW = "steplaw-2025"  # loss-optimal batch and LR (Li et al. 2025)
 
 
 @dataclass

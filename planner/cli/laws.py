@@ -6,10 +6,7 @@ from typing import Annotated
 
 import typer
 
-from planner import profiles
 from planner.cli._common import emit_data, output_format, stdout_console
-from planner.errors import ConfigError
-from planner.schemas.laws import LawProfile
 
 app = typer.Typer(no_args_is_help=True, help="List and show loss-law profiles.")
 
@@ -21,7 +18,9 @@ def register(root: typer.Typer) -> None:
 @app.command("list")
 def list_laws() -> None:
     """List the loss-law profiles (built-in and in $PLANNER_PROFILES_DIR/laws)."""
-    from planner import render
+    from planner import profiles, render
+    from planner.errors import ConfigError
+    from planner.schemas.laws import LawProfile
 
     rows = []
     for name in profiles.available("laws"):
@@ -42,7 +41,9 @@ def show_law(
 
     Example: planner laws show besiroglu-2024
     """
-    loaded = profiles.load("laws", name, LawProfile)
+    from planner import resolve
+
+    loaded = resolve.load_law(name)
     fmt = output_format(as_json, as_yaml)
     if fmt != "table":
         emit_data({**loaded.profile.model_dump(mode="json", exclude_none=True), "sha256": loaded.sha256}, fmt)

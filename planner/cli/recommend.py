@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from planner.cli._common import emit_data, output_format, stderr_console, stdout_console
+from planner.defaults import DEFAULT_BATCH_LAW, DEFAULT_LAW
 from planner.errors import UsageError
-from planner.resolve import DEFAULT_LAW, RecommendFlags
 
 Num = Annotated[Optional[str], typer.Option(show_default=False)]
 
@@ -47,7 +47,7 @@ def recommend(
     vocab_size: Annotated[int, typer.Option(help="Vocabulary size, for the model shape and logits memory.")] = 32000,
     zero_stage: Annotated[int, typer.Option(help="ZeRO stage 0-3 for the memory plan.")] = 1,
     recompute: Annotated[str, typer.Option(help="Activation recomputation: none, selective or full.")] = "selective",
-    batch_law: Annotated[str, typer.Option(help="Critical-batch law profile or YAML path.")] = "zhang-2024",
+    batch_law: Annotated[str, typer.Option(help="Critical-batch law profile or YAML path.")] = DEFAULT_BATCH_LAW,
     batch_tokens: Annotated[Optional[str], typer.Option(help="Use this global batch (tokens) instead of the recommended one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
     as_yaml: Annotated[bool, typer.Option("--yaml", help="Print the result as YAML on stdout.")] = False,
@@ -59,6 +59,7 @@ def recommend(
     Example: planner recommend --target-loss 2.3 --inference-tokens 2e12
     """
     from planner import planning, resolve
+    from planner.resolve import RecommendFlags
 
     fmt = output_format(as_json, as_yaml)
     given = dict(locals())
