@@ -34,6 +34,7 @@ class TrainingOptions:
     b_opt_law: BatchLawProfile
     dtype: str = "bf16"
     mfu: float | None = None  # None: the hardware profile's prior
+    mfu_source: str | None = None  # where a non-flag MFU came from (e.g. the FP8 rule)
     seq_len: int = 4096
     vocab_size: int = 32000
     shape: TransformerShape | None = None  # None: a Llama-like shape for N (planner.shapes)
@@ -73,7 +74,9 @@ def plan_training(n_params: float, n_tokens: float, options: TrainingOptions) ->
         dtype=options.dtype,
         options=options.plan,
     )
-    source = "--mfu" if options.mfu is not None else f"{options.hardware.name} prior: {options.hardware.mfu_prior_source}"
+    source = options.mfu_source or (
+        "--mfu" if options.mfu is not None else f"{options.hardware.name} prior: {options.hardware.mfu_prior_source}"
+    )
     return TrainingPlan(shape, batch, gpus, source, options.plan)
 
 

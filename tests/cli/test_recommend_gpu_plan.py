@@ -61,3 +61,13 @@ def test_steplaw_lr_and_cbs_law_override(cli, tmp_path):
     lr = 1.79 * n_ne**-0.713 * D**0.307 * math.sqrt(min(1.0, d["batch_size_tokens"] / d["batch"]["b_opt_tokens"]))
     assert math.isclose(d["learning_rate"], lr, rel_tol=1e-9)
     assert cli("recommend", "--params", "7B", "--batch-law", "zhang-2024", "--json").code == 0
+
+
+def test_fp8_is_a_throughput_multiplier_not_a_doubled_peak(cli):
+    """hardware.md §6 item 4: FP8 training ~1.3x BF16 throughput by default; --mfu overrides."""
+    bf16 = cli("recommend", "--params", "7B", "--json").json
+    fp8 = cli("recommend", "--params", "7B", "--train-dtype", "fp8", "--json").json
+    assert math.isclose(bf16["gpu_hours"] / fp8["gpu_hours"], 1.3, rel_tol=1e-9)
+    assert "fp8" in fp8["gpu_plan"]["mfu_source"]
+    explicit = cli("recommend", "--params", "7B", "--train-dtype", "fp8", "--mfu", "0.3", "--json").json
+    assert explicit["gpu_plan"]["mfu"] == 0.3
