@@ -139,5 +139,6 @@ def assumptions(plan: TrainingPlan) -> list[str]:
         f"shape {s.n_layers} layers x d_model {s.d_model}, {s.n_heads} heads, FFN {s.d_ff}, vocab {s.vocab_size} "
         "(Llama-like, d_model/n_layers = 128) for memory and parallelism",
         f"GPU plan on {g.hardware} {g.dtype}: {g.peak_flops_per_s / 1e12:g} TFLOP/s dense at MFU {g.mfu:g} "
-        f"({plan.mfu_source}); wall-clock = 6·N·D_needed/(GPUs·peak·MFU), MFU held constant across GPU counts",
+        f"({plan.mfu_source}); wall-clock = 6·N·D_needed/(GPUs·peak·MFU), MFU held constant across GPU counts; "
+        "steady state: whole runs lose 5-15% more to restarts and evals (goodput 0.85-0.95, hardware.md §6)",
     ]
