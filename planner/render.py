@@ -116,8 +116,11 @@ def bands(result: RecommendResult) -> Table:
         ("training tokens", iv.n_tokens, units.si),
         ("training FLOPs", iv.train_flops, units.sci),
         ("lifetime FLOPs", iv.total_flops, units.sci),
+        ("GPU-hours", iv.gpu_hours, lambda v: f"{v:,.0f}"),
+        ("training cost", iv.cost_usd, units.usd),
     ):
-        table.add_row(label, fmt(band.p5), fmt(band.p50), fmt(band.p95))
+        if band is not None:
+            table.add_row(label, fmt(band.p5), fmt(band.p50), fmt(band.p95))
     return table
 
 

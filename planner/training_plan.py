@@ -14,6 +14,7 @@ from planner.batch_plan import BatchPlan, plan_batch
 from planner.schemas.batch import BatchLawProfile
 from planner.schemas.hardware import HardwareProfile
 from planner.schemas.recommend import (
+    Band,
     BatchDetail,
     CostBreakdown,
     GpuPlanDetail,
@@ -116,10 +117,25 @@ def attach(result: RecommendResult, plan: TrainingPlan) -> RecommendResult:
                                n_tokens_needed=g.n_tokens_needed, token_overhead_fraction=g.token_overhead_fraction,
                                training_flops=g.training_flops, memory=MemoryDetail(**m.__dict__),
                                cost_usd=g.cost_usd),
+        intervals=_hour_bands(result, g),
         assumptions=[*result.assumptions, *assumptions(plan)],
         warnings=[*result.warnings, *g.warnings],
     )  # fmt: skip
     return result.model_copy(update=update)
+
+
+def _hour_bands(result: RecommendResult, g: gp.GpuPlan):
+    """GPU-hours and cost bands: both are monotone in training FLOPs at this plan's peak, MFU, penalty and price,
+    so their percentiles are the FLOP band's percentiles, transformed."""
+    iv = result.intervals
+    if iv is None:
+        return None
+    per_flop = (1.0 + g.token_overhead_fraction) / (g.peak_flops_per_s * g.mfu * 3600.0)
+    f = iv.train_flops
+    hours = Band(p5=f.p5 * per_flop, p50=f.p50 * per_flop, p95=f.p95 * per_flop)
+    price = g.price_usd_per_hour
+    cost = None if price is None else Band(p5=hours.p5 * price, p50=hours.p50 * price, p95=hours.p95 * price)
+    return iv.model_copy(update={"gpu_hours": hours, "cost_usd": cost})
 
 
 def shape_dict(shape: TransformerShape) -> dict[str, int]:

@@ -86,6 +86,10 @@ class BatchLawProfile(Strict):
     )
     source: list[str] = Field(min_length=1)
     notes: str | None = None
+    intervals: dict | None = Field(default=None, description="bootstrap intervals of a fitted law (planner fit-cbs)")
+    provenance: dict[str, str | int | float | None] | None = Field(
+        default=None, description="for fitted laws: input file, sha256, date"
+    )
 
     @model_validator(mode="after")
     def _zhang_reference(self) -> BatchLawProfile:

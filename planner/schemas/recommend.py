@@ -123,6 +123,8 @@ class Intervals(Strict):
     train_flops: Band
     total_flops: Band
     loss: Band
+    gpu_hours: Band | None = Field(default=None, description="the GPU plan's GPU-hours at each draw's N and D")
+    cost_usd: Band | None = Field(default=None, description="the GPU plan's training USD at each draw's N and D")
 
 
 class Parallelism(Strict):

@@ -1,0 +1,182 @@
+"""`planner fit RUNS` (Chinchilla loss law) and `planner fit-cbs RUNS` (critical batch size laws).
+
+Thin adapters: flags -> observations.read_* -> planner.laws.fit / cbs_fit -> render_fit. numpy, scipy
+and matplotlib are imported inside the commands, so `planner --help` stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from planner.cli._common import emit_data, output_format, stderr_console, stdout_console
+
+OBJECTIVES = ("huber", "mse", "asymmetric", "mle")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fit")(fit)
+    app.command("fit-cbs")(fit_cbs)
+
+
+def _progress(label: str):
+    """A rich progress callback on stderr when it is a terminal; otherwise None (no output)."""
+    if not sys.stderr.isatty():
+        return None, None
+    from rich.progress import Progress
+
+    bar = Progress(console=stderr_console(), transient=True)
+    task = bar.add_task(label, total=None)
+    return bar, lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _count(value: int, flag: str) -> int:
+    from planner.errors import UsageError
+
+    if value < 0:
+        raise UsageError(f"{flag}: must be zero or more, got {value}", hint=f"give {flag} a whole number >= 0")
+    return value
+
+
+def fit(
+    runs: Annotated[Path, typer.Argument(help="CSV or JSONL file, one row per run.")],
+    params_col: Annotated[str, typer.Option(help="Column of parameter counts N.")] = "params",
+    tokens_col: Annotated[str, typer.Option(help="Column of training tokens D.")] = "tokens",
+    compute_col: Annotated[str, typer.Option(help="Used when there is no tokens column: D = C/(6N).")] = "compute",
+    loss_col: Annotated[str, typer.Option(help="Column of final losses.")] = "loss",
+    drop_top_loss: Annotated[int, typer.Option(help="Drop the K highest-loss runs first (Epoch dropped 5).")] = 0,
+    objective: Annotated[str, typer.Option(help="huber (Hoffmann), mse, asymmetric or mle (Epoch).")] = "huber",
+    bootstrap: Annotated[int, typer.Option(help="Resample the runs K times and refit; 0 = no intervals.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resamples.")] = 0,
+    budget: Annotated[list[str] | None, typer.Option(help="FLOP budget for N_opt/D_opt bands (repeatable). [default: 1e21..1e24]")] = None,
+    target_loss: Annotated[str | None, typer.Option(help="Also band the inference-aware N, D at this loss.")] = None,
+    inference_tokens: Annotated[str, typer.Option(help="Lifetime inference tokens for --target-loss.")] = "0",
+    workers: Annotated[int, typer.Option(help="Processes for the multi-start fit.")] = 1,
+    write_law: Annotated[Path | None, typer.Option(help="Write the fitted law as a profile YAML here.")] = None,
+    name: Annotated[str | None, typer.Option(help="Name of the written law. [default: the file's stem]")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG: data and curves, residuals, N_opt cloud.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    as_yaml: Annotated[bool, typer.Option("--yaml", help="Print the result as YAML on stdout.")] = False,
+) -> None:
+    """Fit L(N, D) = E + A/N^alpha + B/D^beta to your runs (Hoffmann's 4,500-start Huber fit).
+
+    Example: planner fit runs.csv --compute-col flops --drop-top-loss 5 --bootstrap 1000
+    """
+    from planner import observations, render_fit
+    from planner.errors import UsageError
+    from planner.laws import fit as core
+    from planner.units import parse_quantity
+
+    fmt = output_format(as_json, as_yaml)
+    if objective not in OBJECTIVES:
+        raise UsageError(f"--objective: expected one of {', '.join(OBJECTIVES)} (not {objective!r})")
+    budgets = [parse_quantity(b, "--budget") for b in (budget or ["1e21", "1e22", "1e23", "1e24"])]
+    ell = None if target_loss is None else parse_quantity(target_loss, "--target-loss")
+    d_inf = parse_quantity(inference_tokens, "--inference-tokens", allow_zero=True)
+    if workers < 1:
+        raise UsageError(f"--workers: must be at least 1, got {workers}", hint="give --workers 1 or more")
+    data = observations.read_runs(runs, params_col=params_col, tokens_col=tokens_col, compute_col=compute_col,
+                                  loss_col=loss_col, drop_top_loss=_count(drop_top_loss, "--drop-top-loss"),
+                                  n_params=6 if objective == "mle" else 5)
+    bar, progress = _progress("fitting")
+    with bar or contextlib.nullcontext():
+        result = core.fit_loss_law(data.N, data.D, data.L, objective=objective, workers=workers, progress=progress)
+        boot = None
+        if _count(bootstrap, "--bootstrap"):
+            boot = core.bootstrap_loss_law(data.N, data.D, data.L, result, n_samples=bootstrap, seed=seed,
+                                           objective=objective, workers=workers, progress=progress)
+            rec = core.recommendation_intervals(result, boot, budgets=budgets, target_loss=ell, inference_tokens=d_inf)
+            result = core.with_intervals(result, boot, rec)
+    for flag in result.flags:
+        stderr_console().print(f"warning: {flag}", markup=False)
+    if write_law is not None:
+        _write_law(result, boot, data, write_law, name or Path(runs).stem)
+    if plot is not None:
+        render_fit.plot_loss_fit(plot, data.N, data.D, data.L, result, boot, budgets)
+        stderr_console().print(f"wrote {plot}", markup=False)
+    out = {**result.to_dict(), "input": {"file": data.path, "sha256": data.sha256, "n_read": data.n_read,
+                                         "dropped_rows": list(data.dropped_rows), "tokens_from": data.tokens_from}}
+    if fmt != "table":
+        emit_data(out, fmt)
+        return
+    stdout_console().print(render_fit.loss_fit_summary(result))
+
+
+def _write_law(result, boot, data, path: Path, name: str) -> None:
+    import datetime
+
+    import yaml
+
+    from planner.laws import fit as core
+    from planner.schemas.laws import LawProfile
+
+    prof = core.loss_law_profile(result, name=name, date=datetime.date.today().isoformat(),
+                                 input_file=Path(data.path).name, input_sha256=data.sha256, boot=boot)
+    law = LawProfile.model_validate(prof)
+    path.write_text(yaml.safe_dump(law.model_dump(mode="json", exclude_none=True), sort_keys=False))
+    stderr_console().print(f"wrote {path}", markup=False)
+
+
+def fit_cbs(
+    runs: Annotated[Path, typer.Argument(help="CSV or JSONL: model size and/or tokens, batch size, steps to target.")],
+    params_col: Annotated[str, typer.Option(help="Column of model sizes (non-embedding params).")] = "model_nonemb_params",
+    tokens_col: Annotated[str, typer.Option(help="Column of tokens at the target loss.")] = "tokens_at_target",
+    batch_col: Annotated[str, typer.Option(help="Batch size in sequences.")] = "batch_size_sequences",
+    steps_col: Annotated[str, typer.Option(help="Column of steps to reach the target loss.")] = "steps_to_target",
+    seq_len_col: Annotated[str, typer.Option(help="Column of the sequence length (optional).")] = "seq_len",
+    b_ref: Annotated[str, typer.Option(help="Zhang's reference batch, sequences.")] = "256",
+    overhead: Annotated[float, typer.Option(help="Step overhead that defines the CBS (Zhang: 0.2).")] = 0.2,
+    bootstrap: Annotated[int, typer.Option(help="Resample batch sizes within each group K times.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resamples.")] = 0,
+    name: Annotated[str | None, typer.Option(help="Name of the batch law. [default: the file's stem]")] = None,
+    seq_len: Annotated[int | None, typer.Option(help="Tokens per sequence when the file has no seq_len column.")] = None,
+    write_law: Annotated[Path | None, typer.Option(help="Write a batch-law profile for `recommend --batch-law`.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    as_yaml: Annotated[bool, typer.Option("--yaml", help="Print the result as YAML on stdout.")] = False,
+) -> None:
+    """Fit critical batch sizes (Zhang et al. 2024) per model and their laws in N and D.
+
+    Example: planner fit-cbs zhang_cbs_steps.csv --bootstrap 1000
+    """
+    from planner import observations, render_fit
+    from planner.laws import cbs_fit as core
+    from planner.units import check_fraction, parse_quantity
+
+    fmt = output_format(as_json, as_yaml)
+    ref = parse_quantity(b_ref, "--b-ref")
+    check_fraction(overhead, "--overhead")
+    data = observations.read_batch_runs(runs, params_col=params_col, tokens_col=tokens_col, batch_col=batch_col,
+                                        steps_col=steps_col, seq_len_col=seq_len_col)
+    result = core.fit_cbs(data.N, data.D, data.batch, data.steps, b_ref=ref, overhead=overhead)
+    if _count(bootstrap, "--bootstrap"):
+        result = core.bootstrap_cbs(data.N, data.D, data.batch, data.steps, result, n_samples=bootstrap, seed=seed)
+    tokens_per_seq = seq_len or data.seq_len
+    if tokens_per_seq is None:
+        raise UsageError(f"{runs}: no seq_len column", hint="give --seq-len, the tokens per sequence of the batches")
+    profile = core.batch_law_profile(result, name=name or Path(runs).stem,
+                                     source=f"planner fit-cbs of {Path(data.path).name} (sha256 {data.sha256})",
+                                     seq_len=tokens_per_seq)
+    if write_law is not None:
+        _write_batch_law(profile, write_law)
+    if fmt != "table":
+        emit_data({**result.to_dict(), "profile": profile, "input": {"file": data.path, "sha256": data.sha256}}, fmt)
+        return
+    stdout_console().print(render_fit.cbs_fit_table(result))
+
+
+def _write_batch_law(profile: dict, path: Path) -> None:
+    """Validate the fitted batch law as a profile and write it as YAML."""
+    import yaml
+
+    from planner.schemas.batch import BatchLawProfile
+
+    law = BatchLawProfile.model_validate(profile)
+    try:
+        path.write_text(yaml.safe_dump(law.model_dump(mode="json", exclude_none=True), sort_keys=False))
+    except OSError as exc:
+        raise UsageError(f"--write-law: cannot write {path}: {exc.strerror}", hint="choose a writable path") from None
+    stderr_console().print(f"wrote {path}", markup=False)

@@ -1,0 +1,756 @@
+"""Fitting the Chinchilla loss law to runs: objectives, a batched quasi-Newton, multi-start and bootstrap.
+
+Legend (paper symbols, Hoffmann et al. 2022 App. D.2; Besiroglu et al. 2024 §2):
+    N, D, L    parameters, training tokens and final loss of each run (i = 1..n)
+    a, b, e    log A, log B, log E; the optimiser works on x = (a, b, e, alpha, beta)
+    LSE        log-sum-exp; the model is  log L̂_i = LSE(a − alpha·log N_i, b − beta·log D_i, e)  (Hoffmann eq. 11)
+    r_i        log-residual  r_i = log L̂_i − log L_i
+    rho_delta  Huber function, rho(r) = r²/2 for |r| <= delta, delta·(|r| − delta/2) otherwise; delta = 1e-3
+    psi        its derivative, clip(r, −delta, delta)
+    w_i        bootstrap weight of run i (how often the resample drew it; 1 for the plain fit)
+    sigma = e^s  the scale of the maximum-likelihood objective (Besiroglu et al. §2, notebook `objective`)
+    Z(delta)   Huber density normaliser, sqrt(2·pi)·(1 − 2·Phī(delta)) + 2·e^(−delta²/2)/delta
+
+Speed. Every start (and every bootstrap sample) is one row of an (m, n) array, so the objective and
+its analytic gradient for all rows cost a handful of numpy passes. Rows are optimised together by a
+batched L-BFGS with a projected Armijo backtracking line search, in centred coordinates
+a' = a − alpha·mean(log N), b' = b − beta·mean(log D) (removes the a/alpha correlation); the best few
+distinct optima are then polished with scipy's L-BFGS-B. scipy is imported inside functions only.
+
+Nothing here reads files, the environment or the clock; nothing prints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from itertools import product
+
+import numpy as np
+
+from planner.errors import ConfigError, FitError, InfeasibleError
+from planner.laws.chinchilla import ChinchillaParams, compute_optimal, inference_optimal
+
+Progress = Callable[[int, int], None]
+
+PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
+X_NAMES = ("a", "b", "e", "alpha", "beta")
+#: Hoffmann's unrounded constants as x = (a, b, e, alpha, beta) (TeX source; Epoch's `true_params`).
+HOFFMANN_UNROUNDED_X = (6.0073404, 6.0179186, 0.5267228, 0.33917084, 0.2849083)
+#: Box for (e, alpha, beta); a and b are free. e >= -30 means E >= 9e-14, i.e. "E at 0".
+BOUNDS = {"e": (-30.0, 10.0), "alpha": (0.0, 10.0), "beta": (0.0, 10.0)}
+OBJECTIVES = ("huber", "mse", "asymmetric", "mle")
+GRID_DESCRIPTION = "Hoffmann App. D.2: alpha,beta in {0,0.5,..,2}, e in {-1,-0.5,..,1}, a,b in {0,5,..,25} (4500)"
+#: stopping rule for bootstrap refits: the scipy defaults stop ~1e-3 short on the flat A/B valley
+TIGHT = {"ftol": 1e-11, "pgtol": 1e-7, "fscale": 1e-300}
+#: starts whose objective is within this relative distance of the best count as "at best"
+AT_BEST_RTOL = 1e-4
+
+
+def hoffmann_grid() -> np.ndarray:
+    """The 4,500 starts of Hoffmann et al. App. D.2 as rows x = (a, b, e, alpha, beta).
+
+    alpha, beta ∈ {0, 0.5, …, 2}; e ∈ {−1, −0.5, …, 1}; a, b ∈ {0, 5, …, 25}; enumerated in that order.
+    """
+    ab = np.arange(0.0, 2.01, 0.5)
+    es = np.arange(-1.0, 1.01, 0.5)
+    lin = np.arange(0.0, 25.1, 5.0)
+    rows = [(a, b, e, al, be) for al, be, e, a, b in product(ab, ab, es, lin, lin)]
+    return np.array(rows, dtype=float)
+
+
+def x_to_params(x) -> ChinchillaParams:
+    """(a, b, e, alpha, beta) -> ChinchillaParams(E=e^e, A=e^a, B=e^b, alpha, beta)."""
+    a, b, e, al, be = (float(v) for v in x)
+    return ChinchillaParams(E=math.exp(e), A=math.exp(a), B=math.exp(b), alpha=al, beta=be)
+
+
+def params_to_x(p: ChinchillaParams) -> np.ndarray:
+    """ChinchillaParams -> x = (log A, log B, log E, alpha, beta)."""
+    return np.array([math.log(p.A), math.log(p.B), math.log(p.E), p.alpha, p.beta])
+
+
+# ----------------------------------------------------------------------------------------------------
+# Objectives
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A per-run penalty on the log-residual r (prediction minus observation).
+
+    kind: "huber" (Hoffmann App. D.2: rho_delta), "mse" (r²/2), "asymmetric" (rho_delta with
+    over-predictions r > 0 weighted by `asym_weight`, which fits the lower envelope of the runs, as
+    kyo-takano/chinchilla's asymmetric loss does), or "mle" (Huber likelihood, see :func:`fit_mle`).
+    """
+
+    kind: str = "huber"
+    delta: float = 1e-3
+    asym_weight: float = 10.0
+
+    def __post_init__(self):
+        if self.kind not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.kind!r}")
+        if not self.delta > 0:
+            raise ValueError("delta must be > 0")
+
+    def rho_psi(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Penalty rho(r) and its derivative psi(r), elementwise."""
+        if self.kind == "mse":
+            return 0.5 * r * r, r
+        d = self.delta
+        psi = np.clip(r, -d, d)
+        rho = psi * (r - 0.5 * psi)  # = r²/2 inside [−delta, delta], delta·(|r| − delta/2) outside
+        if self.kind == "asymmetric":
+            scale = np.where(r > 0, self.asym_weight, 1.0)
+            rho, psi = rho * scale, psi * scale
+        return rho, psi
+
+
+@dataclass(frozen=True)
+class _Data:
+    """Log-data in centred form: lnN_c = log N − mN, lnD_c = log D − mD."""
+
+    lnN_c: np.ndarray
+    lnD_c: np.ndarray
+    logL: np.ndarray
+    mN: float
+    mD: float
+
+    @property
+    def one_lnN(self) -> np.ndarray:
+        return np.column_stack([np.ones_like(self.lnN_c), -self.lnN_c])
+
+    @property
+    def one_lnD(self) -> np.ndarray:
+        return np.column_stack([np.ones_like(self.lnD_c), -self.lnD_c])
+
+    @classmethod
+    def of(cls, N, D, L) -> _Data:
+        lnN, lnD = np.log(np.asarray(N, float)), np.log(np.asarray(D, float))
+        mN, mD = float(lnN.mean()), float(lnD.mean())
+        return cls(lnN - mN, lnD - mD, np.log(np.asarray(L, float)), mN, mD)
+
+    def to_centred(self, X: np.ndarray) -> np.ndarray:
+        Z = np.array(X, dtype=float, copy=True).reshape(-1, 5)
+        Z[:, 0] -= Z[:, 3] * self.mN
+        Z[:, 1] -= Z[:, 4] * self.mD
+        return Z
+
+    def from_centred(self, Z: np.ndarray) -> np.ndarray:
+        X = np.array(Z, dtype=float, copy=True).reshape(-1, 5)
+        X[:, 0] += X[:, 3] * self.mN
+        X[:, 1] += X[:, 4] * self.mD
+        return X
+
+
+def _lse_parts(Z: np.ndarray, data: _Data):
+    """log L̂ for every row of Z (centred), the three terms e^t1, e^t2, e^e and their sum S.
+
+    No max-shift: e >= −30 (BOUNDS) keeps S >= 9e-14 > 0, and a term that overflows (t > 709, i.e. a
+    loss above 1e300) gives an infinite objective, which the line search rejects. e^e is one number per
+    row, so each evaluation costs two exponentials and one logarithm per run.
+    """
+    e1 = Z[:, 0:1] - Z[:, 3:4] * data.lnN_c
+    e2 = Z[:, 1:2] - Z[:, 4:5] * data.lnD_c
+    np.exp(e1, out=e1)
+    np.exp(e2, out=e2)
+    e3 = np.exp(Z[:, 2:3])
+    S = e1 + e2
+    S += e3
+    return np.log(S), e1, e2, e3, S
+
+
+def _value_grad(Z: np.ndarray, data: _Data, obj: Objective, W, need_grad: bool = True):
+    """Objective F(x) = Σ_i w_i·rho(r_i) for every row of Z, and its gradient in centred coordinates.
+
+    dr_i/da' = s1, dr_i/db' = s2, dr_i/de = s3, dr_i/dalpha = −s1·(log N_i − mN), dr_i/dbeta = −s2·(log D_i − mD)
+    with (s1, s2, s3) the softmax of the LSE terms (Hoffmann eq. 11 differentiated); s3 = 1 − s1 − s2.
+    """
+    lse, e1, e2, _, S = _lse_parts(Z, data)
+    lse -= data.logL
+    rho, psi = obj.rho_psi(lse)
+    if W is not None:
+        rho *= W
+        psi *= W
+    f = rho.sum(axis=1)
+    if not need_grad:
+        return f, None
+    q = np.divide(psi, S, out=S)
+    e1 *= q
+    e2 *= q
+    G = np.empty((Z.shape[0], 5))
+    G[:, [0, 3]] = e1 @ data.one_lnN  # columns (1, −(log N − mN))
+    G[:, [1, 4]] = e2 @ data.one_lnD
+    G[:, 2] = psi.sum(axis=1) - G[:, 0] - G[:, 1]
+    return f, G
+
+
+def objective_value_grad(x, N, D, L, objective: Objective | str = "huber", weights=None):
+    """F(x) = Σ_i w_i·rho(LSE(a − alpha·log N_i, b − beta·log D_i, e) − log L_i) and dF/dx (original x).
+
+    Hoffmann et al. 2022 App. D.2 eq. (11) with the sum (not the mean) as in Besiroglu et al. 2024.
+    Returns (F, grad) for one x = (a, b, e, alpha, beta).
+    """
+    obj = Objective(objective) if isinstance(objective, str) else objective
+    data = _Data.of(N, D, L)
+    f, Gc = _value_grad(data.to_centred(np.asarray(x, float)), data, obj, weights)
+    g = Gc[0].copy()  # chain rule back from centred coordinates: a' = a − alpha·mN
+    g[3] -= data.mN * g[0]
+    g[4] -= data.mD * g[1]
+    return float(f[0]), g
+
+
+# ----------------------------------------------------------------------------------------------------
+# Batched L-BFGS with projected Armijo backtracking
+
+
+def _bounds_arrays() -> tuple[np.ndarray, np.ndarray]:
+    lo = np.array([-np.inf, -np.inf, BOUNDS["e"][0], BOUNDS["alpha"][0], BOUNDS["beta"][0]])
+    hi = np.array([np.inf, np.inf, BOUNDS["e"][1], BOUNDS["alpha"][1], BOUNDS["beta"][1]])
+    return lo, hi
+
+
+def _lbfgs_batched(fun, Z0, *, m=10, max_iter=500, ftol=2.2e-9, pgtol=1e-5, fscale=1.0, progress=None):
+    """Minimise fun(rows, Z) -> (f, G) independently for every row of Z0 (one quasi-Newton per row).
+
+    L-BFGS two-loop recursion (Nocedal & Wright 2006, Alg. 7.4) per row, bounds by projection with the
+    active components frozen, Armijo backtracking (c1 = 1e-4, safeguarded quadratic interpolation) on the
+    projected path, value and gradient computed together at each trial point. A row stops when its
+    decrease (f_k − f_k+1) <= ftol·max(|f_k|, |f_k+1|, fscale) or its projected gradient's max-norm
+    <= pgtol (the defaults are scipy L-BFGS-B's tests and defaults; see TIGHT), when the line search
+    fails, or after max_iter iterations (then it is not converged). Rows that stop leave the batch, so
+    later iterations cost only what is still running. Returns (Z, f, n_iter, converged) per row.
+    """
+    lo, hi = _bounds_arrays()
+    Z = np.clip(np.array(Z0, dtype=float), lo, hi)
+    k_rows = Z.shape[0]
+    all_rows = np.arange(k_rows)
+    f, G = fun(all_rows, Z)
+    S_h, Y_h, R_h = np.zeros((m, k_rows, 5)), np.zeros((m, k_rows, 5)), np.zeros((m, k_rows))
+    gamma = np.ones(k_rows)
+    first = np.ones(k_rows, dtype=bool)
+    active = np.isfinite(f)
+    converged = np.zeros(k_rows, dtype=bool)
+    n_iter = np.zeros(k_rows, dtype=int)
+    for it in range(max_iter):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        z, g = Z[idx], G[idx]
+        free = ~(((z <= lo) & (g > 0)) | ((z >= hi) & (g < 0)))
+        pg = np.where(free, g, 0.0)
+        done = np.abs(pg).max(axis=1) <= pgtol
+        converged[idx[done]] = True
+        active[idx[done]] = False
+        keep = ~done
+        idx, z, g, pg, free = idx[keep], z[keep], g[keep], pg[keep], free[keep]
+        if idx.size == 0:
+            break
+        slot = it % m
+        order = [(slot - 1 - j) % m for j in range(m)]  # newest first
+        q = pg.copy()
+        alphas = []
+        for j in order:
+            s_j, y_j, r_j = S_h[j, idx] * free, Y_h[j, idx] * free, R_h[j, idx]
+            a_j = r_j * np.einsum("ij,ij->i", s_j, q)
+            q -= a_j[:, None] * y_j
+            alphas.append(a_j)
+        d = gamma[idx, None] * q
+        for j, a_j in zip(reversed(order), reversed(alphas)):
+            s_j, y_j, r_j = S_h[j, idx] * free, Y_h[j, idx] * free, R_h[j, idx]
+            b_j = r_j * np.einsum("ij,ij->i", y_j, d)
+            d += s_j * (a_j - b_j)[:, None]
+        d = -d * free
+        slope = np.einsum("ij,ij->i", pg, d)
+        bad = ~(slope < 0) | ~np.isfinite(slope)
+        if bad.any():  # not a descent direction: restart the memory of those rows with steepest descent
+            d[bad] = -pg[bad]
+            R_h[:, idx[bad]] = 0.0
+            gamma[idx[bad]] = 1.0
+            first[idx[bad]] = True
+        t = np.where(first[idx], np.minimum(1.0, 1.0 / np.maximum(np.abs(pg).sum(axis=1), 1e-300)), 1.0)
+        f0 = f[idx]
+        z_new, G_new = np.empty_like(z), np.empty_like(z)
+        f_new = np.full(idx.size, np.inf)
+        pending = np.arange(idx.size)
+        for _ in range(40):  # value and gradient at each trial: the accepted one needs no second call
+            zt = np.clip(z[pending] + t[pending, None] * d[pending], lo, hi)
+            ft, gt = fun(idx[pending], zt)
+            decrease = np.einsum("ij,ij->i", g[pending], zt - z[pending])
+            ok = np.isfinite(ft) & (ft <= f0[pending] + 1e-4 * decrease)
+            z_new[pending[ok]], f_new[pending[ok]], G_new[pending[ok]] = zt[ok], ft[ok], gt[ok]
+            pending, ft, decrease = pending[~ok], ft[~ok], decrease[~ok]
+            if pending.size == 0:
+                break
+            # safeguarded quadratic interpolation of f along the step (Nocedal & Wright §3.5)
+            curv = ft - f0[pending] - decrease
+            t_q = np.where(np.isfinite(curv) & (curv > 0), -0.5 * decrease / np.where(curv > 0, curv, 1.0), 0.1)
+            t[pending] *= np.clip(np.nan_to_num(t_q, nan=0.1), 0.1, 0.5)
+        failed = np.zeros(idx.size, dtype=bool)
+        failed[pending] = True
+        # a failed line search at a point with a tiny gradient is convergence at machine precision
+        converged[idx[failed]] = np.abs(pg[failed]).max(axis=1) <= 1e3 * pgtol
+        active[idx[failed]] = False
+        okr = ~failed
+        idx, z, g, z_new, f_new, f0 = idx[okr], z[okr], g[okr], z_new[okr], f_new[okr], f0[okr]
+        if idx.size:
+            f_n, G_n = f_new, G_new[okr]
+            s, y = z_new - z, G_n - g
+            sy = np.einsum("ij,ij->i", s, y)
+            yy = np.einsum("ij,ij->i", y, y)
+            upd = (sy > 1e-10 * np.sqrt(np.einsum("ij,ij->i", s, s) * yy)) & (yy > 0) & np.isfinite(sy)
+            S_h[slot, idx], Y_h[slot, idx] = s, y
+            R_h[slot, idx] = np.where(upd, 1.0 / np.where(upd, sy, 1.0), 0.0)
+            gamma[idx[upd]] = sy[upd] / yy[upd]
+            first[idx[upd]] = False
+            Z[idx], f[idx], G[idx] = z_new, f_n, G_n
+            n_iter[idx] += 1
+            small = (f0 - f_n) <= ftol * np.maximum(np.maximum(np.abs(f0), np.abs(f_n)), fscale)
+            converged[idx[small]] = True
+            active[idx[small]] = False
+        if progress is not None:
+            progress(int(k_rows - active.sum()), k_rows)
+    if progress is not None:  # every row is done now (those stopped by max_iter are not converged)
+        progress(k_rows, k_rows)
+    return Z, f, n_iter, converged
+
+
+def _batched_solve(N, D, L, X0, objective: Objective, weights=None, progress=None, opts=None):
+    """Run the batched L-BFGS on rows X0 (original x); weights None, (n,) or (rows, n)."""
+    data = _Data.of(N, D, L)
+    W = None if weights is None else np.asarray(weights, float)
+
+    def fun(rows, Z, need_grad=True):
+        w = W if (W is None or W.ndim == 1) else W[rows]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return _value_grad(Z, data, objective, w, need_grad)
+
+    Z, f, n_iter, conv = _lbfgs_batched(fun, data.to_centred(X0), progress=progress, **(opts or {}))
+    return data.from_centred(Z), f, n_iter, conv
+
+
+def _solve_chunk(args):
+    """Worker entry point (top level so ProcessPoolExecutor can pickle it)."""
+    N, D, L, X0, objective, weights, opts = args
+    return _batched_solve(N, D, L, X0, objective, weights, None, opts)
+
+
+def _solve_parallel(N, D, L, X0, objective, weights=None, workers=1, progress=None, opts=None):
+    """Split the rows of X0 (and of 2-D weights) over `workers` processes; same result as one batch."""
+    if workers <= 1 or X0.shape[0] < 2 * workers:
+        return _batched_solve(N, D, L, X0, objective, weights, progress, opts)
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = np.array_split(np.arange(X0.shape[0]), workers)
+    W = None if weights is None else np.asarray(weights, float)
+    jobs = [(N, D, L, X0[c], objective, W if (W is None or W.ndim == 1) else W[c], opts) for c in chunks]
+    out, done = [], 0
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for c, res in zip(chunks, pool.map(_solve_chunk, jobs)):
+            out.append(res)
+            done += c.size
+            if progress is not None:
+                progress(done, X0.shape[0])
+    return tuple(np.concatenate([o[i] for o in out]) for i in range(4))
+
+
+def _scipy_polish(x0, N, D, L, objective: Objective, weights=None):
+    """scipy L-BFGS-B from x0 with the analytic gradient, tight tolerances; bounds on e, alpha, beta."""
+    from scipy.optimize import minimize
+
+    bounds = [(None, None), (None, None), BOUNDS["e"], BOUNDS["alpha"], BOUNDS["beta"]]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        res = minimize(
+            objective_value_grad, x0, args=(N, D, L, objective, weights), jac=True, method="L-BFGS-B", bounds=bounds,
+            options={"maxiter": 15000, "maxfun": 15000, "ftol": 1e-15, "gtol": 1e-10},
+        )
+    return res.x, float(res.fun)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class LossFit:
+    """Best fit of L(N, D) = E + A/N^alpha + B/D^beta and how it was reached.
+
+    `objective` is the minimised value (sum over runs; the NLL for "mle"); `n_starts_at_best` counts
+    starts whose final objective is within `at_best_rtol` (relative) of the best; `flags` lists
+    boundary solutions and parameters the data cannot identify; `intervals` is set by
+    :func:`with_intervals` after a bootstrap.
+    """
+
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+    objective: float
+    objective_name: str
+    n_runs: int
+    n_starts: int
+    n_starts_at_best: int
+    n_starts_converged: int
+    at_best_rtol: float = AT_BEST_RTOL
+    sigma: float | None = None
+    flags: tuple[str, ...] = ()
+    intervals: dict | None = None
+    distinct_optima: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
+
+    @property
+    def params(self) -> ChinchillaParams:
+        return ChinchillaParams(E=self.E, A=self.A, B=self.B, alpha=self.alpha, beta=self.beta)
+
+    @property
+    def x(self) -> np.ndarray:
+        return params_to_x(self.params) if self.E > 0 else np.array([math.log(self.A), math.log(self.B), -30.0,
+                                                                        self.alpha, self.beta])
+
+    def to_dict(self) -> dict:
+        """Stable JSON keys: E, A, B, alpha, beta, objective, n_runs, n_starts, n_starts_at_best, ... intervals."""
+        out = {k: float(getattr(self, k)) for k in PARAM_NAMES}
+        out.update(
+            objective=float(self.objective), objective_name=self.objective_name, n_runs=self.n_runs,
+            n_starts=self.n_starts, n_starts_at_best=self.n_starts_at_best,
+            n_starts_converged=self.n_starts_converged, at_best_rtol=self.at_best_rtol,
+            sigma=self.sigma, flags=list(self.flags),
+        )
+        if self.intervals is not None:
+            out["intervals"] = self.intervals
+        return out
+
+
+def _check_runs(N, D, L, n_params: int):
+    N, D, L = (np.asarray(v, dtype=float).ravel() for v in (N, D, L))
+    if not (N.shape == D.shape == L.shape):
+        raise ValueError("N, D and L must have the same length")
+    if N.size < n_params + 1:
+        raise ConfigError(
+            f"{N.size} runs cannot identify {n_params} parameters: need at least {n_params + 1}",
+            hint="add runs, or lower --drop-top-loss",
+        )
+    for name, v in (("N", N), ("D", D), ("L", L)):
+        if not (np.all(np.isfinite(v)) and np.all(v > 0)):
+            raise ConfigError(f"every {name} must be finite and > 0")
+    return N, D, L
+
+
+def _flags(x, N, D, L) -> list[str]:
+    """Boundary solutions and flat directions (Gauss-Newton matrix J^T J of the log-predictions)."""
+    flags = []
+    _, _, e, al, be = x
+    if math.exp(e) < 1e-3 * float(np.min(L)):
+        flags.append(f"boundary: E = {math.exp(e):.3g} is at 0 (e = {e:.3g}); the data do not show a floor")
+    for name, v in (("alpha", al), ("beta", be)):
+        lo, hi = BOUNDS[name]
+        if v <= lo + 1e-6 or v >= hi - 1e-6:
+            flags.append(f"boundary: {name} = {v:.4g} is at its bound [{lo:g}, {hi:g}]")
+    data = _Data.of(N, D, L)
+    _, e1, e2, e3, S = _lse_parts(data.to_centred(np.asarray(x, float)), data)
+    s1, s2, s3 = (e1 / S)[0], (e2 / S)[0], (e3 / S)[0]
+    J = np.column_stack([s1, s2, s3, -s1 * data.lnN_c, -s2 * data.lnD_c])
+    norms = np.linalg.norm(J, axis=0)
+    if np.any(norms < 1e-8 * norms.max()):
+        for i in np.flatnonzero(norms < 1e-8 * norms.max()):
+            flags.append(f"unidentified: the fit does not depend on {X_NAMES[i]} (its term vanishes on every run)")
+        return flags
+    w, V = np.linalg.eigh((J / norms).T @ (J / norms))
+    if w[0] < 1e-10 * w[-1]:
+        worst = X_NAMES[int(np.argmax(np.abs(V[:, 0])))]
+        flags.append(f"unidentified: flat direction along {worst} (J^T J condition {w[-1] / max(w[0], 1e-300):.2g})")
+    return flags
+
+
+def _distinct(X, f, k=3, tol=1e-2):
+    """Up to k best rows of X whose parameters differ by more than tol (max-norm) from better rows."""
+    reps = []
+    for i in np.argsort(f):
+        if not np.isfinite(f[i]):
+            break
+        if all(np.abs(X[i] - X[j]).max() > tol for j in reps):
+            reps.append(i)
+        if len(reps) >= k:
+            break
+    return reps
+
+
+def fit_loss_law(
+    N, D, L, *, objective: str | Objective = "huber", starts=None, n_polish: int = 3,
+    workers: int = 1, progress: Progress | None = None,
+) -> LossFit:
+    """Multi-start fit of L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022 §3.3 eq. 3, App. D.2).
+
+    Minimises F(x) = Σ_i rho(LSE(a − alpha·log N_i, b − beta·log D_i, e) − log L_i) (the sum, as in
+    Besiroglu et al. 2024 §2.2) from every row of `starts` (default: the 4,500-point grid of App. D.2)
+    with the batched L-BFGS, then polishes the `n_polish` best distinct optima with scipy L-BFGS-B.
+    objective "mle" delegates to :func:`fit_mle`. Raises FitError when no start gives a finite fit.
+    """
+    obj = Objective(objective) if isinstance(objective, str) else objective
+    if obj.kind == "mle":
+        return fit_mle(N, D, L, delta=obj.delta)
+    N, D, L = _check_runs(N, D, L, 5)
+    X0 = hoffmann_grid() if starts is None else np.asarray(starts, dtype=float).reshape(-1, 5)
+    X, f, _, conv = _solve_parallel(N, D, L, X0, obj, workers=workers, progress=progress)
+    if not np.any(np.isfinite(f)):
+        raise FitError("no start of the fit reached a finite objective")
+    reps = _distinct(X, f, k=n_polish)
+    polished = [_scipy_polish(X[i], N, D, L, obj) for i in reps]
+    polished += [(X[i], float(f[i])) for i in reps]  # never worse than the batched result
+    x_best, f_best = min(polished, key=lambda t: t[1])
+    if not np.isfinite(f_best) or not np.any(conv):
+        raise FitError("the loss-law fit did not converge from any start", hint="check the runs for outliers")
+    at_best = int(np.sum(f <= f_best + AT_BEST_RTOL * abs(f_best)))
+    p = x_to_params(x_best)
+    return LossFit(
+        E=p.E, A=p.A, B=p.B, alpha=p.alpha, beta=p.beta, objective=f_best, objective_name=_objective_name(obj),
+        n_runs=int(N.size), n_starts=int(X0.shape[0]), n_starts_at_best=max(at_best, 1),
+        n_starts_converged=int(conv.sum()), flags=tuple(_flags(x_best, N, D, L)),
+        distinct_optima=tuple(tuple(float(v) for v in X[i]) for i in reps),
+    )
+
+
+def _objective_name(obj: Objective) -> str:
+    if obj.kind == "mse":
+        return "sum of squared log-residuals / 2"
+    if obj.kind == "asymmetric":
+        return f"sum of asymmetric Huber(delta={obj.delta:g}, over-prediction weight {obj.asym_weight:g}) on log-loss"
+    if obj.kind == "mle":
+        return f"Huber likelihood (delta={obj.delta:g}, free scale), negative log-likelihood"
+    return f"sum of Huber(delta={obj.delta:g}) on log-loss residuals"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Maximum likelihood (Besiroglu et al. 2024)
+
+
+def huber_log_normaliser(delta: float) -> float:
+    """log Z(delta), Z = sqrt(2·pi)·(1 − 2·Phī(delta)) + 2·e^(−delta²/2)/delta (Huber density normaliser)."""
+    phibar = 0.5 * math.erfc(delta / math.sqrt(2.0))
+    return math.log(math.sqrt(2.0 * math.pi) * (1.0 - 2.0 * phibar) + 2.0 * math.exp(-delta * delta / 2.0) / delta)
+
+
+def mle_value_grad(theta, N, D, L, delta: float = 1e-3):
+    """NLL(x, s) = Σ_i [rho_delta(r_i/sigma) + log Z(delta) + s], sigma = e^s, and its gradient (6 values).
+
+    Besiroglu et al. 2024 §2 (notebook objective `objective`): Huber-distributed log-residuals with a
+    free scale. d/dx = Σ psi(r_i/sigma)/sigma · dr_i/dx;  d/ds = n − Σ psi(r_i/sigma)·r_i/sigma.
+    """
+    theta = np.asarray(theta, dtype=float)
+    x, s = theta[:5], float(theta[5])
+    sigma = math.exp(s)
+    data = _Data.of(N, D, L)
+    lse, e1, e2, e3, S = _lse_parts(data.to_centred(x), data)
+    u = (lse - data.logL)[0] / sigma
+    obj = Objective("huber", delta=delta)
+    rho, psi = obj.rho_psi(u)
+    n = u.size
+    f = float(rho.sum() + n * huber_log_normaliser(delta) + n * s)
+    q = psi / sigma / S[0]
+    g1, g2 = q * e1[0], q * e2[0]
+    g = np.array([g1.sum(), g2.sum(), (q * e3[0]).sum(), -(g1 @ data.lnN_c), -(g2 @ data.lnD_c), n - (psi * u).sum()])
+    g[3] -= data.mN * g[0]
+    g[4] -= data.mD * g[1]
+    return f, g
+
+
+def fit_mle(N, D, L, *, delta: float = 1e-3, x0=None) -> LossFit:
+    """Maximum-likelihood fit (Besiroglu et al. 2024 §2.2 step 3): scipy BFGS on :func:`mle_value_grad`.
+
+    Started, as in the paper's notebook, from Hoffmann's unrounded constants with s = 0.
+    Raises FitError when BFGS ends at a non-finite point.
+    """
+    from scipy.optimize import minimize
+
+    N, D, L = _check_runs(N, D, L, 6)
+    start = np.r_[HOFFMANN_UNROUNDED_X, 0.0] if x0 is None else np.asarray(x0, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        res = minimize(mle_value_grad, start, args=(N, D, L, delta), jac=True, method="BFGS")
+    if not (np.all(np.isfinite(res.x)) and np.isfinite(res.fun)):
+        raise FitError("the maximum-likelihood fit did not converge", hint="try the default objective")
+    p = x_to_params(res.x[:5])
+    return LossFit(
+        E=p.E, A=p.A, B=p.B, alpha=p.alpha, beta=p.beta, objective=float(res.fun),
+        objective_name=_objective_name(Objective("mle", delta=delta)), n_runs=int(N.size), n_starts=1,
+        n_starts_at_best=1, n_starts_converged=int(bool(res.success) or res.status == 2),
+        sigma=math.exp(float(res.x[5])), flags=tuple(_flags(res.x[:5], N, D, L)),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Bootstrap over runs and the intervals it gives
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Refits on resampled runs. samples: (K, 5) rows [E, A, B, alpha, beta]; x: (K, 5) rows (a, b, e, alpha, beta)."""
+
+    samples: np.ndarray = field(repr=False)
+    x: np.ndarray = field(repr=False)
+    objective: np.ndarray = field(repr=False)
+    converged: np.ndarray = field(repr=False)
+    seed: int
+    n_samples: int
+    method: str
+
+    def param_intervals(self, level: float = 0.95) -> dict[str, dict[str, float]]:
+        """Percentile intervals per constant: {name: {"low", "high"}} at `level` (e.g. 2.5–97.5%)."""
+        lo, hi = _pct(level)
+        q = np.percentile(self.samples, [lo, hi], axis=0)
+        return {name: {"low": float(q[0, i]), "high": float(q[1, i])} for i, name in enumerate(PARAM_NAMES)}
+
+
+def _pct(level: float) -> tuple[float, float]:
+    if not 0 < level < 1:
+        raise ValueError("level must be in (0, 1)")
+    return 50.0 * (1.0 - level), 50.0 * (1.0 + level)
+
+
+def resample_weights(n_runs: int, n_samples: int, seed: int) -> np.ndarray:
+    """(K, n) counts: row k holds how often each run is drawn in resample k (n draws with replacement).
+
+    Draws are idx = default_rng(seed).integers(0, n, size=(K, n)), i.e. whole runs resampled.
+    """
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n_runs, size=(n_samples, n_runs))
+    W = np.zeros((n_samples, n_runs))
+    np.add.at(W, (np.repeat(np.arange(n_samples), n_runs), idx.ravel()), 1.0)
+    return W
+
+
+def bootstrap_loss_law(
+    N, D, L, fit: LossFit, *, n_samples: int = 1000, seed: int = 0, objective: str | Objective = "huber",
+    extra_starts=(), workers: int = 1, progress: Progress | None = None,
+) -> Bootstrap:
+    """Nonparametric bootstrap over runs (Efron 1979; Besiroglu et al. 2024 §2.2 step 5).
+
+    Each resample draws n runs with replacement and refits F_w(x) = Σ_i w_i·rho(r_i(x)) with the batched
+    L-BFGS, started from the full-data best fit (and any `extra_starts`, e.g. fit.distinct_optima; the
+    best per resample is kept). The "mle" objective is bootstrapped with the sum-Huber objective, as
+    Besiroglu et al. did.
+    """
+    obj = Objective(objective) if isinstance(objective, str) else objective
+    if obj.kind == "mle":
+        obj = Objective("huber", delta=obj.delta)
+    N, D, L = _check_runs(N, D, L, 5)
+    if n_samples < 1:
+        raise ValueError("n_samples must be >= 1")
+    starts = np.vstack([fit.x] + [np.asarray(s, float) for s in extra_starts])
+    m = starts.shape[0]
+    W = np.repeat(resample_weights(N.size, n_samples, seed), m, axis=0)
+    X0 = np.tile(starts, (n_samples, 1))
+    X, f, _, conv = _solve_parallel(N, D, L, X0, obj, W, workers=workers, progress=progress, opts=TIGHT)
+    f = np.where(np.isfinite(f), f, np.inf).reshape(n_samples, m)
+    best = np.argmin(f, axis=1)
+    rows = np.arange(n_samples) * m + best
+    Xb = X[rows]
+    samples = np.column_stack([np.exp(Xb[:, 2]), np.exp(Xb[:, 0]), np.exp(Xb[:, 1]), Xb[:, 3], Xb[:, 4]])
+    method = (f"bootstrap over runs: {n_samples} resamples (numpy default_rng({seed})), each refitted with "
+              f"{_objective_name(obj)} from the best fit" + (f" and {m - 1} other optima" if m > 1 else ""))
+    return Bootstrap(samples=samples, x=Xb, objective=f[np.arange(n_samples), best], converged=conv[rows],
+                     seed=seed, n_samples=n_samples, method=method)
+
+
+def _band(values: np.ndarray, best: float, level: float) -> dict[str, float]:
+    lo, hi = _pct(level)
+    v = values[np.isfinite(values)]
+    if v.size == 0:  # no sample could answer (all infeasible): None keeps the JSON valid
+        return {"best": float(best), "low": None, "high": None}
+    q = np.percentile(v, [lo, hi])
+    return {"best": float(best), "low": float(q[0]), "high": float(q[1])}
+
+
+def recommendation_intervals(
+    fit: LossFit, boot: Bootstrap, *, budgets=(), target_loss: float | None = None,
+    inference_tokens: float = 0.0, level: float = 0.95,
+) -> dict:
+    """Percentile bands of what the law recommends, one law per bootstrap sample.
+
+    compute_optimal: N_opt, D_opt at each training budget C (Hoffmann eq. 4, `compute_optimal`);
+    inference_optimal: N, D minimising 6ND + 2N·D_inf at L = target_loss (Sardana et al. 2024 eq. 3,
+    `inference_optimal`). Samples whose E is at or above the target are counted as infeasible.
+    """
+    P = [ChinchillaParams(*map(float, row)) for row in boot.samples]
+    out: dict = {"level": level, "compute_optimal": []}
+    for C in budgets:
+        NDs = np.array([compute_optimal(float(C), p) for p in P], dtype=float).reshape(-1, 2)
+        Nb, Db = compute_optimal(float(C), fit.params)
+        out["compute_optimal"].append(
+            {"flops": float(C), "N": _band(NDs[:, 0], float(Nb), level), "D": _band(NDs[:, 1], float(Db), level)}
+        )
+    if target_loss is not None:
+        NDs, infeasible = np.full((len(P), 2), np.nan), 0
+        for k, p in enumerate(P):
+            try:
+                NDs[k] = inference_optimal(float(target_loss), float(inference_tokens), p)
+            except InfeasibleError:
+                infeasible += 1
+        Nb, Db = inference_optimal(float(target_loss), float(inference_tokens), fit.params)
+        out["inference_optimal"] = {
+            "target_loss": float(target_loss), "inference_tokens": float(inference_tokens),
+            "N": _band(NDs[:, 0], Nb, level), "D": _band(NDs[:, 1], Db, level), "n_infeasible": infeasible,
+        }
+    return out
+
+
+def identifiability_flags(boot: Bootstrap, level: float = 0.95, max_ratio: float = 100.0,
+                          max_exp_width: float = 1.0) -> list[str]:
+    """Constants the bootstrap cannot pin down: high/low > max_ratio for E, A, B, or width > max_exp_width."""
+    flags = []
+    for name, iv in boot.param_intervals(level).items():
+        lo, hi = iv["low"], iv["high"]
+        if name in ("E", "A", "B"):
+            if lo <= 0 or hi / lo > max_ratio:
+                flags.append(f"unidentified: {name} spans {lo:.3g}–{hi:.3g} over the bootstrap ({level:.0%})")
+        elif hi - lo > max_exp_width:
+            flags.append(f"unidentified: {name} spans {lo:.3g}–{hi:.3g} over the bootstrap ({level:.0%})")
+    return flags
+
+
+def with_intervals(fit: LossFit, boot: Bootstrap, recommendations: dict | None = None,
+                   level: float = 0.95) -> LossFit:
+    """The fit with `intervals` = {level, n_samples, seed, params, [compute_optimal, inference_optimal]}."""
+    iv = {"level": level, "n_samples": boot.n_samples, "seed": boot.seed, "method": boot.method,
+          "params": boot.param_intervals(level)}
+    if recommendations:
+        iv.update({k: v for k, v in recommendations.items() if k != "level"})
+    flags = tuple(dict.fromkeys(fit.flags + tuple(identifiability_flags(boot, level))))
+    return replace(fit, intervals=iv, flags=flags)
+
+
+def loss_law_profile(
+    fit: LossFit, *, name: str, date: str, input_file: str, input_sha256: str, title: str | None = None,
+    dataset: str = "the runs in the input file", loss_units: str = "nats per token",
+    params_kind: str = "total", tokens_units: str = "training tokens", boot: Bootstrap | None = None,
+) -> dict:
+    """A dict that validates as planner.schemas.laws.LawProfile, with provenance and bootstrap samples.
+
+    `date` comes from the caller (this module never reads the clock). Raises FitError when a constant
+    is not positive (a boundary fit cannot be written as a law).
+    """
+    bad = [k for k in ("A", "B", "alpha", "beta") if not getattr(fit, k) > 0]
+    if bad:
+        raise FitError(f"the fit put {', '.join(bad)} at 0; it cannot be written as a law profile")
+    prov: dict = {
+        "input_file": input_file, "input_sha256": input_sha256, "objective": fit.objective_name,
+        "objective_value": float(fit.objective), "grid": GRID_DESCRIPTION if fit.n_starts == 4500 else
+        f"{fit.n_starts} starts", "n_runs": fit.n_runs, "n_starts": fit.n_starts,
+        "n_starts_at_best": fit.n_starts_at_best, "date": date, "fitter": "planner.laws.fit.fit_loss_law",
+        "flags": list(fit.flags),
+    }
+    prof = {
+        "schema_version": 1, "kind": "loss-law", "name": name,
+        "title": title or f"Chinchilla law fitted to {input_file} ({fit.n_runs} runs)", "form": "chinchilla",
+        "constants": {k: float(getattr(fit, k)) for k in PARAM_NAMES},
+        "units": {"loss": loss_units, "params": params_kind, "tokens": tokens_units},
+        "dataset": dataset, "source": f"planner fit of {input_file} (sha256 {input_sha256[:12]}...), {date}",
+        "provenance": prov,
+    }
+    if boot is not None:
+        prof["uncertainty"] = {
+            "intervals_95": boot.param_intervals(0.95),
+            "samples": [[float(v) for v in row] for row in boot.samples],
+            "method": boot.method,
+        }
+    return prof
