@@ -90,3 +90,17 @@ def emit_data(data: dict, fmt: str) -> None:
         import yaml
 
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
+
+
+def validated(schema, **flags):
+    """schema(**flags), turning a pydantic error into a usage error that names the flag (--drop-top-loss)."""
+    from pydantic import ValidationError
+
+    try:
+        return schema(**flags)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        flag = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "a flag"
+        allowed = err.get("ctx", {}).get("expected")
+        raise PlannerError(f"{flag}: {err['msg']}" + ("" if allowed else f" (got {err.get('input')!r})"),
+                           hint=f"run the command with --help to see what {flag} accepts") from None

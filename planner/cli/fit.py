@@ -15,7 +15,6 @@ import typer
 
 from planner.cli._common import emit_data, output_format, stderr_console, stdout_console
 
-OBJECTIVES = ("huber", "mse", "asymmetric", "mle")
 
 
 def register(app: typer.Typer) -> None:
@@ -66,37 +65,28 @@ def fit(
 
     Example: planner fit runs.csv --compute-col flops --drop-top-loss 5 --bootstrap 1000
     """
-    from planner import observations, render_fit
-    from planner.errors import UsageError
-    from planner.laws import fit as core
+    from planner import fitting, observations, render_fit
+    from planner.cli._common import validated
+    from planner.schemas.fit import DEFAULT_BUDGETS, FitRequest
     from planner.units import parse_quantity
 
     fmt = output_format(as_json, as_yaml)
-    if objective not in OBJECTIVES:
-        raise UsageError(f"--objective: expected one of {', '.join(OBJECTIVES)} (not {objective!r})")
-    budgets = [parse_quantity(b, "--budget") for b in (budget or ["1e21", "1e22", "1e23", "1e24"])]
-    ell = None if target_loss is None else parse_quantity(target_loss, "--target-loss")
-    d_inf = parse_quantity(inference_tokens, "--inference-tokens", allow_zero=True)
-    if workers < 1:
-        raise UsageError(f"--workers: must be at least 1, got {workers}", hint="give --workers 1 or more")
+    request = validated(FitRequest, objective=objective, drop_top_loss=drop_top_loss, bootstrap=bootstrap, seed=seed,
+                        budgets=[parse_quantity(b, "--budget") for b in budget] if budget else list(DEFAULT_BUDGETS),
+                        target_loss=None if target_loss is None else parse_quantity(target_loss, "--target-loss"),
+                        inference_tokens=parse_quantity(inference_tokens, "--inference-tokens", allow_zero=True),
+                        workers=workers)  # fmt: skip
     data = observations.read_runs(runs, params_col=params_col, tokens_col=tokens_col, compute_col=compute_col,
-                                  loss_col=loss_col, drop_top_loss=_count(drop_top_loss, "--drop-top-loss"),
-                                  n_params=6 if objective == "mle" else 5)
+                                  loss_col=loss_col, drop_top_loss=request.drop_top_loss, n_params=request.n_params)
     bar, progress = _progress("fitting")
     with bar or contextlib.nullcontext():
-        result = core.fit_loss_law(data.N, data.D, data.L, objective=objective, workers=workers, progress=progress)
-        boot = None
-        if _count(bootstrap, "--bootstrap"):
-            boot = core.bootstrap_loss_law(data.N, data.D, data.L, result, n_samples=bootstrap, seed=seed,
-                                           objective=objective, workers=workers, progress=progress)
-            rec = core.recommendation_intervals(result, boot, budgets=budgets, target_loss=ell, inference_tokens=d_inf)
-            result = core.with_intervals(result, boot, rec)
+        result, boot = fitting.fit_law(request, data.N, data.D, data.L, progress)
     for flag in result.flags:
         stderr_console().print(f"warning: {flag}", markup=False)
     if write_law is not None:
         _write_law(result, boot, data, write_law, name or Path(runs).stem)
     if plot is not None:
-        render_fit.plot_loss_fit(plot, data.N, data.D, data.L, result, boot, budgets)
+        render_fit.plot_loss_fit(plot, data.N, data.D, data.L, result, boot, request.budgets)
         stderr_console().print(f"wrote {plot}", markup=False)
     out = {**result.to_dict(), "input": {"file": data.path, "sha256": data.sha256, "n_read": data.n_read,
                                          "dropped_rows": list(data.dropped_rows), "tokens_from": data.tokens_from}}

@@ -1,0 +1,19 @@
+"""Orchestration of `planner fit`: multi-start fit, bootstrap and recommendation bands (pure: arrays in)."""
+
+from __future__ import annotations
+
+from planner.schemas.fit import FitRequest
+
+
+def fit_law(request: FitRequest, N, D, L, progress=None):
+    """(fit, bootstrap or None): the fit with its parameter and recommendation intervals when bootstrapped."""
+    from planner.laws import fit as core
+
+    result = core.fit_loss_law(N, D, L, objective=request.objective, workers=request.workers, progress=progress)
+    if not request.bootstrap:
+        return result, None
+    boot = core.bootstrap_loss_law(N, D, L, result, n_samples=request.bootstrap, seed=request.seed,
+                                   objective=request.objective, workers=request.workers, progress=progress)
+    bands = core.recommendation_intervals(result, boot, budgets=request.budgets, target_loss=request.target_loss,
+                                          inference_tokens=request.inference_tokens)
+    return core.with_intervals(result, boot, bands), boot
