@@ -54,7 +54,7 @@ def recommend(
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG: objective along the iso-loss curve, and N, D against demand.")] = None,
     write_plan: Annotated[Optional[Path], typer.Option(help="Write a plan file for `planner check` (limits 25% above this plan).")] = None,
 ) -> None:
-    """Recommend model size and training tokens for a target loss, a FLOP budget or a model size.
+    """Recommend model size, tokens, batch, learning rate and a GPU plan for a target loss, a budget or a size.
 
     Example: planner recommend --target-loss 2.3 --inference-tokens 2e12
     """
