@@ -95,7 +95,7 @@ def plan_batch(
     ewa = _horizon_decay(*EWA_REF, b512)
     threshold = cbs_profile.schedule_threshold_tokens or bl.ZHANG_SCHEDULE_THRESHOLD_TOKENS
     schedule, reason = bl.schedule_recommendation(batch, threshold)
-    warmup_steps = int(math.ceil(n_params / batch))
+    warmup_steps = math.ceil(n_params / batch)
     return BatchPlan(
         batch_tokens=batch,
         batch_sequences=sequences,
@@ -109,7 +109,7 @@ def plan_batch(
         ewa_decay=ewa,
         warmup_tokens=float(n_params),
         warmup_steps=warmup_steps,
-        n_steps=int(math.ceil(n_tokens / batch)),
+        n_steps=math.ceil(n_tokens / batch),
         schedule=schedule,
         schedule_reason=reason,
         n_params_non_embedding=n_params_non_embedding,

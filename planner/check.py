@@ -99,7 +99,7 @@ def predicted_loss(inputs: Inputs, N: float, D: float) -> float:
     if inputs.confidence is None or not inputs.samples:
         return float(law.loss(N, D, inputs.params))
     values = sorted(float(law.loss(N, D, law.ChinchillaParams(*row))) for row in inputs.samples)
-    index = min(len(values) - 1, int(round(inputs.confidence * (len(values) - 1))))
+    index = min(len(values) - 1, round(inputs.confidence * (len(values) - 1)))
     return values[index]
 
 

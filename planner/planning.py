@@ -175,7 +175,7 @@ def bands(request: RecommendRequest, samples: list[list[float]], d_eff: float) -
     for E, A, B, alpha, beta in samples:
         try:
             sol = solve(request, law.ChinchillaParams(E, A, B, alpha, beta), d_eff)
-        except InfeasibleError:
+        except (InfeasibleError, ArithmeticError, ValueError):  # a degenerate draw (alpha = 0, A underflow)
             n_infeasible += 1
             continue
         train, _, total = _flops(sol.n_params, sol.n_tokens, request.inference.tokens)
@@ -202,10 +202,10 @@ def bands(request: RecommendRequest, samples: list[list[float]], d_eff: float) -
 
 def assumptions(request: RecommendRequest, identity: LawIdentity, d_eff: float) -> list[str]:
     out = [
-        f"loss law {identity.name}: L = E + A/N^alpha + B/D^beta with E={identity.E:g}, A={identity.A:g}, "
-        f"B={identity.B:g}, alpha={identity.alpha:g}, beta={identity.beta:g} (sha256 {identity.sha256[:16]}…)",
-        f"N counts {identity.params_counted.replace('_', '-')} parameters, as the law was fitted; "
-        "FLOPs = 6·N·D for training + 2·N per inference token (Kaplan et al. 2020; Sardana et al. 2024)",
+        (f"loss law {identity.name}: L = E + A/N^alpha + B/D^beta with E={identity.E:g}, A={identity.A:g}, "
+        f"B={identity.B:g}, alpha={identity.alpha:g}, beta={identity.beta:g} (sha256 {identity.sha256[:16]}…)"),
+        (f"N counts {identity.params_counted.replace('_', '-')} parameters, as the law was fitted; "
+        "FLOPs = 6·N·D for training + 2·N per inference token (Kaplan et al. 2020; Sardana et al. 2024)"),
     ]
     inf = request.inference
     if inf.split_assumed and request.objective == "cost":

@@ -63,19 +63,19 @@ def training(result: RecommendResult) -> Table:
     table.add_column("", no_wrap=True)
     table.add_column("")
     rows = [
-        ("global batch", f"{units.si(result.batch_size_tokens)} tokens = {result.batch_size_sequences} x "
-                         f"{g.shape['seq_len']} sequences, {b.n_steps:,} steps"),
-        ("critical batch (CBS)", f"{units.si(result.critical_batch_tokens)} tokens ({b.critical_batch_definition}); "
-                                 f"McCandlish B_crit {units.si(b.mccandlish_bcrit_tokens)}, B_opt {units.si(b.b_opt_tokens)}"),
+        ("global batch", (f"{units.si(result.batch_size_tokens)} tokens = {result.batch_size_sequences} x "
+                         f"{g.shape['seq_len']} sequences, {b.n_steps:,} steps")),
+        ("critical batch (CBS)", (f"{units.si(result.critical_batch_tokens)} tokens ({b.critical_batch_definition}); "
+                                 f"McCandlish B_crit {units.si(b.mccandlish_bcrit_tokens)}, B_opt {units.si(b.b_opt_tokens)}")),
         ("learning rate", f"{result.learning_rate:.3g} peak, warmup {b.warmup_steps:,} steps ({units.si(b.warmup_tokens)} tokens)"),
         ("Adam beta2 / EWA decay", f"{result.adam_beta2:.4g} / {result.ewa_decay:.5g}"),
         ("schedule", f"{result.schedule}: {b.schedule_reason}"),
-        ("GPUs", f"{result.n_gpus:,} ({g.n_nodes:,} nodes): data {par.data} x tensor {par.tensor} x pipeline "
-                 f"{par.pipeline}; ZeRO-{par.zero_stage}; micro-batch {par.micro_batch}, grad. accumulation {par.grad_accum}"),
-        ("memory per GPU", f"{result.memory_per_gpu_gib:.1f} GiB of {g.memory.usable_gib:.1f} usable "
+        ("GPUs", (f"{result.n_gpus:,} ({g.n_nodes:,} nodes): data {par.data} x tensor {par.tensor} x pipeline "
+                 f"{par.pipeline}; ZeRO-{par.zero_stage}; micro-batch {par.micro_batch}, grad. accumulation {par.grad_accum}")),
+        ("memory per GPU", (f"{result.memory_per_gpu_gib:.1f} GiB of {g.memory.usable_gib:.1f} usable "
                            f"(weights {g.memory.weights_gib:.1f}, grads {g.memory.gradients_gib:.1f}, optimizer "
                            f"{g.memory.optimizer_gib:.1f}, activations {g.memory.activations_gib:.1f}, logits "
-                           f"{g.memory.logits_gib:.1f}; recompute {g.recompute})"),
+                           f"{g.memory.logits_gib:.1f}; recompute {g.recompute})")),
         ("wall-clock", f"{units.duration(result.wall_clock_s)} at MFU {g.mfu:g}"),
         ("GPU-hours", f"{result.gpu_hours:,.0f}"),
         ("training cost", "no price known (give --train-price)" if g.cost_usd is None

@@ -7,7 +7,7 @@ their results into the recommendation's stable JSON keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from planner import gpu_plan as gp
 from planner.batch_plan import BatchPlan, plan_batch
@@ -40,7 +40,7 @@ class TrainingOptions:
     vocab_size: int = 32000
     shape: TransformerShape | None = None  # None: a Llama-like shape for N (planner.shapes)
     batch_tokens: float | None = None  # None: recommended from the laws
-    plan: gp.PlanOptions = gp.PlanOptions()
+    plan: gp.PlanOptions = field(default_factory=gp.PlanOptions)
 
 
 @dataclass(frozen=True)
@@ -88,39 +88,39 @@ def attach(result: RecommendResult, plan: TrainingPlan) -> RecommendResult:
     cost = result.cost_usd
     if result.objective == "flops":  # the objective priced no inference: the GPU plan's training cost
         cost = CostBreakdown(train=g.cost_usd, total=g.cost_usd)
-    update = dict(
-        batch_size_tokens=g.batch_tokens,
-        batch_size_sequences=g.batch_sequences,
-        critical_batch_tokens=b.critical_batch_tokens,
-        learning_rate=b.learning_rate,
-        adam_beta2=b.adam_beta2,
-        ewa_decay=b.ewa_decay,
-        schedule=b.schedule,
-        n_gpus=g.n_gpus,
-        gpu=g.hardware,
-        parallelism=Parallelism(data=g.data_parallel, tensor=g.tensor_parallel, pipeline=g.pipeline_parallel,
+    update = {
+        "batch_size_tokens": g.batch_tokens,
+        "batch_size_sequences": g.batch_sequences,
+        "critical_batch_tokens": b.critical_batch_tokens,
+        "learning_rate": b.learning_rate,
+        "adam_beta2": b.adam_beta2,
+        "ewa_decay": b.ewa_decay,
+        "schedule": b.schedule,
+        "n_gpus": g.n_gpus,
+        "gpu": g.hardware,
+        "parallelism": Parallelism(data=g.data_parallel, tensor=g.tensor_parallel, pipeline=g.pipeline_parallel,
                                 zero_stage=plan.options.zero_stage, micro_batch=g.micro_batch_sequences,
                                 grad_accum=g.grad_accumulation_steps),
-        memory_per_gpu_gib=m.total_gib,
-        wall_clock_s=g.wall_clock_s,
-        gpu_hours=g.gpu_hours,
-        cost_usd=cost,
-        tradeoff=[TradeoffRow(**row.__dict__) for row in g.tradeoff],
-        batch=BatchDetail(critical_batch_definition=b.critical_batch_definition,
+        "memory_per_gpu_gib": m.total_gib,
+        "wall_clock_s": g.wall_clock_s,
+        "gpu_hours": g.gpu_hours,
+        "cost_usd": cost,
+        "tradeoff": [TradeoffRow(**row.__dict__) for row in g.tradeoff],
+        "batch": BatchDetail(critical_batch_definition=b.critical_batch_definition,
                           mccandlish_bcrit_tokens=b.mccandlish_bcrit_tokens, b_opt_tokens=b.b_opt_tokens,
                           warmup_tokens=b.warmup_tokens, warmup_steps=b.warmup_steps, n_steps=g.n_steps,
                           schedule_reason=b.schedule_reason, n_params_non_embedding=b.n_params_non_embedding,
                           sources=list(b.sources)),
-        gpu_plan=GpuPlanDetail(mode=g.mode, dtype=g.dtype, n_nodes=g.n_nodes, mfu=g.mfu, mfu_source=plan.mfu_source,
+        "gpu_plan": GpuPlanDetail(mode=g.mode, dtype=g.dtype, n_nodes=g.n_nodes, mfu=g.mfu, mfu_source=plan.mfu_source,
                                peak_flops_per_s=g.peak_flops_per_s, price_usd_per_hour=g.price_usd_per_hour,
                                recompute=str(plan.options.recompute), shape=shape_dict(plan.shape),
                                n_tokens_needed=g.n_tokens_needed, token_overhead_fraction=g.token_overhead_fraction,
                                training_flops=g.training_flops, memory=MemoryDetail(**m.__dict__),
                                cost_usd=g.cost_usd),
-        intervals=_hour_bands(result, g),
-        assumptions=[*result.assumptions, *assumptions(plan)],
-        warnings=[*result.warnings, *g.warnings],
-    )  # fmt: skip
+        "intervals": _hour_bands(result, g),
+        "assumptions": [*result.assumptions, *assumptions(plan)],
+        "warnings": [*result.warnings, *g.warnings],
+    }  # fmt: skip
     return result.model_copy(update=update)
 
 
@@ -147,14 +147,14 @@ def shape_dict(shape: TransformerShape) -> dict[str, int]:
 def assumptions(plan: TrainingPlan) -> list[str]:
     b, g, s = plan.batch, plan.gpus, plan.shape
     return [
-        f"batch: min(CBS, B_opt) rounded down to a power of two sequences of {b.seq_len}; CBS "
+        (f"batch: min(CBS, B_opt) rounded down to a power of two sequences of {b.seq_len}; CBS "
         f"{b.critical_batch_tokens:.3g} tokens ({b.critical_batch_definition}; McCandlish B_crit "
-        f"{b.mccandlish_bcrit_tokens:.3g}), B_opt {b.b_opt_tokens:.3g} tokens (Step Law, Li et al. 2025)",
-        f"LR from the Step Law at N_non-embedding = {b.n_params_non_embedding:.3g} (sqrt-scaled below B_opt); "
-        "beta2 and EWA horizons fixed in samples from Zhang et al.'s per-batch table; warmup N tokens",
-        f"shape {s.n_layers} layers x d_model {s.d_model}, {s.n_heads} heads, FFN {s.d_ff}, vocab {s.vocab_size} "
-        "(Llama-like, d_model/n_layers = 128) for memory and parallelism",
-        f"GPU plan on {g.hardware} {g.dtype}: {g.peak_flops_per_s / 1e12:g} TFLOP/s dense at MFU {g.mfu:g} "
+        f"{b.mccandlish_bcrit_tokens:.3g}), B_opt {b.b_opt_tokens:.3g} tokens (Step Law, Li et al. 2025)"),
+        (f"LR from the Step Law at N_non-embedding = {b.n_params_non_embedding:.3g} (sqrt-scaled below B_opt); "
+        "beta2 and EWA horizons fixed in samples from Zhang et al.'s per-batch table; warmup N tokens"),
+        (f"shape {s.n_layers} layers x d_model {s.d_model}, {s.n_heads} heads, FFN {s.d_ff}, vocab {s.vocab_size} "
+        "(Llama-like, d_model/n_layers = 128) for memory and parallelism"),
+        (f"GPU plan on {g.hardware} {g.dtype}: {g.peak_flops_per_s / 1e12:g} TFLOP/s dense at MFU {g.mfu:g} "
         f"({plan.mfu_source}); wall-clock = 6·N·D_needed/(GPUs·peak·MFU), MFU held constant across GPU counts; "
-        "steady state: whole runs lose 5-15% more to restarts and evals (goodput 0.85-0.95, hardware.md §6)",
+        "steady state: whole runs lose 5-15% more to restarts and evals (goodput 0.85-0.95, hardware.md §6)"),
     ]

@@ -24,6 +24,8 @@ def run(app: typer.Typer, argv: list[str] | None) -> int:
     STATE.debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         result = app(args=argv, standalone_mode=False)
+        if result == ExitStatus.INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
+            return fail("interrupted", "rerun the same command to continue", ExitStatus.INTERRUPTED)
         return int(result) if isinstance(result, int) else ExitStatus.OK
     except PlannerError as exc:
         if STATE.debug:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,12 +19,12 @@ def register(app: typer.Typer) -> None:
 
 
 def check(
-    plans: Annotated[Optional[list[Path]], typer.Argument(help="Plan files to check (with --init: the file to write).")] = None,
+    plans: Annotated[list[Path] | None, typer.Argument(help="Plan files to check (with --init: the file to write).")] = None,
     init: Annotated[bool, typer.Option("--init", help="Write a commented example plan (to PLAN, or stdout).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table, json, github (workflow annotations) or junit (XML).")] = "table",
     strict: Annotated[bool, typer.Option(help="Warnings fail too.")] = False,
-    confidence: Annotated[Optional[float], typer.Option(help="Judge the loss at this bound of a law's bootstrap draws, e.g. 0.95.")] = None,
-    baseline: Annotated[Optional[str], typer.Option(help="Old plan file or git ref (HEAD~1): print what changed.")] = None,
+    confidence: Annotated[float | None, typer.Option(help="Judge the loss at this bound of a law's bootstrap draws, e.g. 0.95.")] = None,
+    baseline: Annotated[str | None, typer.Option(help="Old plan file or git ref (HEAD~1): print what changed.")] = None,
 ) -> None:
     """Check training plans against their limits: memory, GPU-hours, cost, wall-clock, loss, batch vs CBS.
 

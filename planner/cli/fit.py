@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from planner.cli._common import emit_data, output_format, stderr_console, stdout_console
-
+from planner.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,7 +18,7 @@ def register(root: typer.Typer) -> None:
 
 @app.command("validate")
 def validate(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="YAML files; none: every built-in and user profile.")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="YAML files; none: every built-in and user profile.")] = None,
 ) -> None:
     """Validate profile files against their schema (the `kind:` field picks it); exit 3 if any is invalid.
 

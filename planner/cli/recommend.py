@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,7 +11,7 @@ from planner.cli._common import emit_data, output_format, stderr_console, stdout
 from planner.defaults import DEFAULT_BATCH_LAW, DEFAULT_LAW
 from planner.errors import UsageError
 
-Num = Annotated[Optional[str], typer.Option(show_default=False)]
+Num = Annotated[str | None, typer.Option(show_default=False)]
 
 
 def register(app: typer.Typer) -> None:
@@ -19,40 +19,40 @@ def register(app: typer.Typer) -> None:
 
 
 def recommend(
-    target_loss: Annotated[Optional[str], typer.Option(help="Target final loss (nats, in the law's units).")] = None,
-    compute: Annotated[Optional[str], typer.Option(help="Lifetime FLOP budget (training FLOPs without inference demand), e.g. 1e23.")] = None,
-    params: Annotated[Optional[str], typer.Option(help="Model size N, e.g. 7B; alone: trained to the law's frontier.")] = None,
-    tokens: Annotated[Optional[str], typer.Option(help="With --params: evaluate this training-token count, e.g. 1.4T.")] = None,
-    inference_tokens: Annotated[Optional[str], typer.Option(help="Lifetime inference tokens (input + output), e.g. 2e12.")] = None,
-    inference_requests: Annotated[Optional[str], typer.Option(help="Lifetime requests (use with --input-tokens/--output-tokens).")] = None,
-    input_tokens: Annotated[Optional[str], typer.Option(help="Prompt tokens per request. [default: 70]")] = None,
-    output_tokens: Annotated[Optional[str], typer.Option(help="Generated tokens per request. [default: 215]")] = None,
+    target_loss: Annotated[str | None, typer.Option(help="Target final loss (nats, in the law's units).")] = None,
+    compute: Annotated[str | None, typer.Option(help="Lifetime FLOP budget (training FLOPs without inference demand), e.g. 1e23.")] = None,
+    params: Annotated[str | None, typer.Option(help="Model size N, e.g. 7B; alone: trained to the law's frontier.")] = None,
+    tokens: Annotated[str | None, typer.Option(help="With --params: evaluate this training-token count, e.g. 1.4T.")] = None,
+    inference_tokens: Annotated[str | None, typer.Option(help="Lifetime inference tokens (input + output), e.g. 2e12.")] = None,
+    inference_requests: Annotated[str | None, typer.Option(help="Lifetime requests (use with --input-tokens/--output-tokens).")] = None,
+    input_tokens: Annotated[str | None, typer.Option(help="Prompt tokens per request. [default: 70]")] = None,
+    output_tokens: Annotated[str | None, typer.Option(help="Generated tokens per request. [default: 215]")] = None,
     objective: Annotated[str, typer.Option(help="Minimise lifetime 'flops' or dollar 'cost'.")] = "flops",
     law: Annotated[str, typer.Option(help="Loss-law profile name or YAML path (`planner laws list`).")] = DEFAULT_LAW,
-    train_gpu: Annotated[Optional[str], typer.Option(help="Cost: training accelerator profile. [default: h100-sxm5-80gb]")] = None,
-    inference_gpu: Annotated[Optional[str], typer.Option(help="Cost: serving accelerator profile. [default: h100-sxm5-80gb]")] = None,
-    train_dtype: Annotated[Optional[str], typer.Option(help="Training dtype (GPU plan and cost). [default: bf16]")] = None,
-    inference_dtype: Annotated[Optional[str], typer.Option(help="Cost: serving dtype. [default: fp8]")] = None,
-    train_mfu: Annotated[Optional[float], typer.Option(help="Cost: training MFU, 0-1. [default: the GPU profile's prior]")] = None,
-    prefill_mfu: Annotated[Optional[float], typer.Option(help="Cost: prefill MFU, 0-1. [default: 0.5]")] = None,
-    decode_mfu: Annotated[Optional[float], typer.Option(help="Cost: decode MFU, 0-1. [default: 0.01]")] = None,
-    train_price: Annotated[Optional[float], typer.Option(help="USD per training GPU-hour (GPU plan and cost). [default: profile price]")] = None,
-    inference_price: Annotated[Optional[float], typer.Option(help="Cost: USD per serving GPU-hour. [default: profile price]")] = None,
-    gpu: Annotated[Optional[str], typer.Option(help="GPU plan: training accelerator profile (`planner hardware list`). [default: h100-sxm5-80gb]")] = None,
-    gpus: Annotated[Optional[int], typer.Option(help="GPU plan: fix the GPU count (reports the token penalty if the batch must pass the CBS).")] = None,
-    max_gpus: Annotated[Optional[int], typer.Option(help="GPU plan: cap the automatic GPU count.")] = None,
-    deadline: Annotated[Optional[str], typer.Option(help="GPU plan: fewest GPUs that finish within e.g. 30d, 12h.")] = None,
-    mfu: Annotated[Optional[float], typer.Option(help="GPU plan: training MFU, 0-1. [default: the GPU profile's prior]")] = None,
+    train_gpu: Annotated[str | None, typer.Option(help="Cost: training accelerator profile. [default: h100-sxm5-80gb]")] = None,
+    inference_gpu: Annotated[str | None, typer.Option(help="Cost: serving accelerator profile. [default: h100-sxm5-80gb]")] = None,
+    train_dtype: Annotated[str | None, typer.Option(help="Training dtype (GPU plan and cost). [default: bf16]")] = None,
+    inference_dtype: Annotated[str | None, typer.Option(help="Cost: serving dtype. [default: fp8]")] = None,
+    train_mfu: Annotated[float | None, typer.Option(help="Cost: training MFU, 0-1. [default: the GPU profile's prior]")] = None,
+    prefill_mfu: Annotated[float | None, typer.Option(help="Cost: prefill MFU, 0-1. [default: 0.5]")] = None,
+    decode_mfu: Annotated[float | None, typer.Option(help="Cost: decode MFU, 0-1. [default: 0.01]")] = None,
+    train_price: Annotated[float | None, typer.Option(help="USD per training GPU-hour (GPU plan and cost). [default: profile price]")] = None,
+    inference_price: Annotated[float | None, typer.Option(help="Cost: USD per serving GPU-hour. [default: profile price]")] = None,
+    gpu: Annotated[str | None, typer.Option(help="GPU plan: training accelerator profile (`planner hardware list`). [default: h100-sxm5-80gb]")] = None,
+    gpus: Annotated[int | None, typer.Option(help="GPU plan: fix the GPU count (reports the token penalty if the batch must pass the CBS).")] = None,
+    max_gpus: Annotated[int | None, typer.Option(help="GPU plan: cap the automatic GPU count.")] = None,
+    deadline: Annotated[str | None, typer.Option(help="GPU plan: fewest GPUs that finish within e.g. 30d, 12h.")] = None,
+    mfu: Annotated[float | None, typer.Option(help="GPU plan: training MFU, 0-1. [default: the GPU profile's prior]")] = None,
     seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
     vocab_size: Annotated[int, typer.Option(help="Vocabulary size, for the model shape and logits memory.")] = 32000,
     zero_stage: Annotated[int, typer.Option(help="ZeRO stage 0-3 for the memory plan.")] = 1,
     recompute: Annotated[str, typer.Option(help="Activation recomputation: none, selective or full.")] = "selective",
     batch_law: Annotated[str, typer.Option(help="Critical-batch law profile or YAML path.")] = DEFAULT_BATCH_LAW,
-    batch_tokens: Annotated[Optional[str], typer.Option(help="Use this global batch (tokens) instead of the recommended one.")] = None,
+    batch_tokens: Annotated[str | None, typer.Option(help="Use this global batch (tokens) instead of the recommended one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
     as_yaml: Annotated[bool, typer.Option("--yaml", help="Print the result as YAML on stdout.")] = False,
-    plot: Annotated[Optional[Path], typer.Option(help="Write a PNG: objective along the iso-loss curve, and N, D against demand.")] = None,
-    write_plan: Annotated[Optional[Path], typer.Option(help="Write a plan file for `planner check` (limits 25% above this plan).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG: objective along the iso-loss curve, and N, D against demand.")] = None,
+    write_plan: Annotated[Path | None, typer.Option(help="Write a plan file for `planner check` (limits 25% above this plan).")] = None,
 ) -> None:
     """Recommend model size, tokens, batch, learning rate and a GPU plan for a target loss, a budget or a size.
 

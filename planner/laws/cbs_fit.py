@@ -243,6 +243,6 @@ def batch_law_profile(fit: CbsFit, *, name: str, source: str, seq_len: float, n_
         "definition_text": (f"CBS: the batch at which steps to the target exceed linear scaling from B_ref = "
                             f"{fit.b_ref:g} sequences by {fit.overhead:.0%} (Zhang et al. 2024), from R(B) = a + b/B "
                             "fitted per group in log space; CBS = (1 + overhead)·B_ref + overhead·b/a"),
-        "params": "non_embedding", "overhead": fit.overhead, "reference_batch_sequences": int(round(fit.b_ref)),
+        "params": "non_embedding", "overhead": fit.overhead, "reference_batch_sequences": round(fit.b_ref),
         "reference_sequence_length": seq, "laws": laws, "source": [source], "intervals": fit.intervals,
     }  # fmt: skip

@@ -9,7 +9,7 @@ import yaml
 
 from tests.conftest import GOLDEN, assert_one_error
 
-TRUE = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
+TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,465 @@
+"""Run a probe plan: spec files, torchrun children, resume, Ctrl-C, live progress (I/O; never imports torch).
+
+Each probe is one process group, launched as
+
+    python -m torch.distributed.run --standalone --nproc_per_node=K -m calibrate.probe \\
+        --spec WORK/specs/ID.json --out runs.jsonl --status WORK/status/ID.json
+
+(a single-process probe runs as plain `python -m calibrate.probe ...` unless torchrun="always": the
+same code path without the rendezvous, ~1 s cheaper per probe). Independent probes run concurrently
+up to the available devices: on CPU one core per rank with OMP_NUM_THREADS=1 (calibration.md §5:
+threads on a shared host are slower than processes); on GPU one probe per GPU (or `probes_per_gpu`
+small ones sharing a GPU), the largest DDP over several, each group pinned with CUDA_VISIBLE_DEVICES.
+
+Resume: rank 0 of every probe appends one fsync'ed JSON line per finished run or branch to runs.jsonl
+(`planner calibrate --out DIR` passes DIR/runs.jsonl and DIR/work; planner/calibrate_results.py
+writes the fits, profiles and report from it).
+A rerun with the same --out reads it, skips every probe whose lines are all there, and a half-finished
+probe skips the branches it already wrote; nothing finished is redone, duplicated or lost. Ctrl-C
+terminates the children (their process groups), keeps every finished line and raises
+KeyboardInterrupt. A child that dies without writing its lines (killed DDP peer, segfault) gets
+status=failed lines with the exit code and the tail of its log.
+
+Multi-node (one probe at a time across every node; needs a filesystem shared by all nodes for --out
+and the work directory). torchrun's own rendezvous flags are passed through. A SLURM example:
+
+    #!/bin/bash
+    #SBATCH --nodes=2 --ntasks-per-node=1 --gpus-per-node=8 --exclusive
+    head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+    srun bash -c 'planner calibrate --gpu h100-sxm5-80gb --gpus 8 --budget-gpu-hours 64 \\
+        --nnodes "$SLURM_NNODES" --node-rank "$SLURM_NODEID" --rdzv-endpoint '"$head"':29500 \\
+        --data /shared/tokens.bin --vocab-size 50304 --out /shared/calib'
+
+which makes every node run, for each pending probe in the same order,
+
+    python -m torch.distributed.run --nnodes=2 --node-rank=R --nproc_per_node=8 --rdzv-backend=c10d \\
+        --rdzv-endpoint=HEAD:29500 --rdzv-id=PROBE_ID -m calibrate.probe --spec ... --out ...
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from planner.schemas.probe import ProbePlan, ProbeResult, ProbeSpec
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    python: str = sys.executable
+    torchrun: str = "auto"  # "auto": torchrun only for multi-process probes; "always"
+    probes_per_gpu: int = 1
+    nnodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None  # HOST:PORT of node 0, for nnodes > 1
+    poll_s: float = 0.5
+    retry_failed: bool = False  # rerun probes recorded as failed (default: a failure is a result)
+    kill_grace_s: float = 5.0
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Progress:
+    """One row of the live display."""
+
+    probe_id: str
+    state: str = "queued"  # queued | running | done | failed | skipped
+    devices: str = ""
+    n_procs: int = 1
+    step: int | None = None
+    planned_steps: int | None = None
+    loss: float | None = None
+    ewa_loss: float | None = None
+    tokens_per_s: float | None = None
+    mfu: float | None = None
+    b_simple: float | None = None
+    eta_s: float | None = None
+    elapsed_s: float | None = None
+
+
+@dataclass
+class Outcome:
+    results: list[ProbeResult]  # every line in --out that belongs to the plan (latest per id)
+    ran: list[str]  # probe ids launched this time
+    skipped: list[str]  # probe ids already complete in --out
+    wall_s: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_ok(self) -> int:
+        return sum(r.status == "ok" for r in self.results)
+
+    @property
+    def n_failed(self) -> int:
+        return sum(r.status == "failed" for r in self.results)
+
+
+# ----------------------------------------------------------------------------- runs.jsonl
+
+
+def read_results(out: str | os.PathLike) -> list[ProbeResult]:
+    """Every valid ProbeResult line in `out`, in file order (torn or foreign lines are skipped)."""
+    p = Path(out)
+    if not p.exists():
+        return []
+    results = []
+    for line in p.read_text().splitlines():
+        try:
+            results.append(ProbeResult.model_validate_json(line))
+        except ValueError:
+            continue
+    return results
+
+
+def latest_by_id(results: list[ProbeResult]) -> dict[str, ProbeResult]:
+    """One result per id: an ok line wins over a failed one (a retried probe appends a new line)."""
+    best: dict[str, ProbeResult] = {}
+    for r in results:
+        if r.id not in best or best[r.id].status != "ok":
+            best[r.id] = r
+    return best
+
+
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line with a single write in O_APPEND mode, then fsync.
+
+    Concurrent probes append to the same runs.jsonl: O_APPEND makes each single small write land
+    whole at the end. If a killed writer left a torn last line, a newline is written first so that
+    the torn fragment cannot swallow this record.
+    """
+    data = (line.rstrip("\n") + "\n").encode()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def pending(specs: list[ProbeSpec], out: str | os.PathLike, retry_failed: bool = False) -> list[ProbeSpec]:
+    """Probes with at least one result id missing from `out` (or failed, with retry_failed)."""
+    done = latest_by_id(read_results(out))
+
+    def complete(rid: str) -> bool:
+        return rid in done and (done[rid].status == "ok" or not retry_failed)
+
+    return [s for s in specs if not all(complete(rid) for rid in s.result_ids())]
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def probe_command(spec: ProbeSpec, spec_path: Path, out: Path, status_path: Path, opts: LaunchOptions) -> list[str]:
+    probe = ["-m", "calibrate.probe", "--spec", str(spec_path), "--out", str(out), "--status", str(status_path)]
+    if opts.nnodes > 1:
+        per_node = spec.n_procs // opts.nnodes
+        return [opts.python, "-m", "torch.distributed.run", f"--nnodes={opts.nnodes}",
+                f"--node-rank={opts.node_rank}", f"--nproc_per_node={per_node}", "--rdzv-backend=c10d",
+                f"--rdzv-endpoint={opts.rdzv_endpoint}", f"--rdzv-id={spec.id}", *probe]
+    if spec.n_procs > 1 or opts.torchrun == "always":
+        return [opts.python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={spec.n_procs}",
+                *probe]
+    return [opts.python, *probe]
+
+
+def child_env(spec: ProbeSpec, devices: list[int], opts: LaunchOptions) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               OMP_WAIT_POLICY="PASSIVE")  # spinning OpenMP threads steal a shared core (calibration.md §5)
+    if spec.device == "cuda":
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in devices)
+    root = str(Path(__file__).resolve().parent.parent)  # so `-m calibrate.probe` resolves from any cwd
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(opts.env)
+    return env
+
+
+# ----------------------------------------------------------------------------- device slots
+
+
+class Slots:
+    """Free capacity: CPU cores (one per rank), or GPUs with probes_per_gpu slots each."""
+
+    def __init__(self, device: str, n_devices: int, probes_per_gpu: int = 1):
+        self.device = device
+        self.per = probes_per_gpu if device == "cuda" else 1
+        self.free = {i: self.per for i in range(n_devices)}
+
+    def take(self, n_procs: int) -> list[int] | None:
+        if n_procs == 1:  # a shared slot on the least-loaded device
+            i = max(self.free, key=lambda j: (self.free[j], -j))
+            if self.free[i] == 0:
+                return None
+            self.free[i] -= 1
+            return [i]
+        whole = [i for i in sorted(self.free) if self.free[i] == self.per][:n_procs]
+        if len(whole) < n_procs:  # a DDP probe owns its devices
+            return None
+        for i in whole:
+            self.free[i] = 0
+        return whole
+
+    def give(self, devices: list[int]) -> None:
+        for i in devices:
+            self.free[i] = self.per if len(devices) > 1 else self.free[i] + 1
+
+    @property
+    def idle(self) -> bool:
+        return all(v == self.per for v in self.free.values())
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class _Child:
+    spec: ProbeSpec
+    proc: subprocess.Popen
+    devices: list[int]
+    log: Path
+    status: Path
+    started: float
+
+
+def probe_cost(spec: ProbeSpec) -> float:
+    """Relative cost for longest-first ordering: FLOPs of the probe including its branches."""
+    from planner.probe_plan import Shape, flops_per_token, tokens_processed
+
+    return tokens_processed(spec) * flops_per_token(Shape(spec.n_layer, spec.n_embd, spec.n_head),
+                                                    spec.vocab_size, spec.seq_len)
+
+
+def run_calibration(
+    specs: list[ProbeSpec] | ProbePlan, out: str | os.PathLike, *, n_devices: int, device: str | None = None,
+    work_dir: str | os.PathLike | None = None, options: LaunchOptions | None = None,
+    on_progress: Callable[[list[Progress]], None] | None = None,
+) -> Outcome:
+    """Run every pending probe, longest first, as many at once as the devices allow; see the module doc."""
+    opts = options or LaunchOptions()
+    if isinstance(specs, ProbePlan):
+        plan, specs = specs, specs.specs()
+    else:
+        plan = None
+    device = device or (specs[0].device if specs else "cpu")
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(work_dir) if work_dir else out.with_name(out.stem + ".calibrate")
+    for sub in ("specs", "logs", "status"):
+        (work / sub).mkdir(parents=True, exist_ok=True)
+    if plan is not None:
+        (work / "plan.json").write_text(plan.model_dump_json(indent=2))
+    if opts.nnodes > 1:  # every probe spans all nodes: the global world size is nnodes x devices per node
+        from planner.probe_plan import with_ddp
+
+        specs = [with_ddp(s, opts.nnodes * n_devices) for s in specs]
+    todo = sorted(pending(specs, out, opts.retry_failed), key=lambda s: (-probe_cost(s), s.id))
+    todo_ids = {s.id for s in todo}
+    rows = {s.id: Progress(s.id, state="queued" if s.id in todo_ids else "skipped", n_procs=s.n_procs)
+            for s in specs}
+    t0 = time.time()
+    ran = _drive(todo, out, work, device, n_devices, opts, rows, on_progress)
+    plan_ids = {rid for s in specs for rid in s.result_ids()}
+    results = [r for r in latest_by_id(read_results(out)).values() if r.id in plan_ids]
+    return Outcome(results=results, ran=ran, skipped=sorted(set(rows) - todo_ids), wall_s=time.time() - t0)
+
+
+def _drive(todo, out, work, device, n_devices, opts, rows, on_progress) -> list[str]:
+    slots = Slots(device, 1 if opts.nnodes > 1 else n_devices, opts.probes_per_gpu)
+    running: dict[str, _Child] = {}
+    queue, ran = list(todo), []
+    try:
+        while queue or running:
+            for spec in list(queue):  # longest first; a smaller probe may fill the gap a big one cannot
+                need = 1 if opts.nnodes > 1 else min(spec.n_procs, n_devices)
+                got = slots.take(need)
+                if got is None:
+                    continue
+                queue.remove(spec)
+                running[spec.id] = _launch(spec, got, out, work, opts)
+                rows[spec.id].state, rows[spec.id].devices = "running", _device_label(device, got)
+                ran.append(spec.id)
+                if opts.nnodes > 1:
+                    break  # one probe at a time across the nodes
+            for pid, child in list(running.items()):
+                _read_status(child, rows[pid])
+                if child.proc.poll() is not None:
+                    _finish(child, out, rows[pid])
+                    slots.give(child.devices)
+                    del running[pid]
+            if on_progress:
+                on_progress(list(rows.values()))
+            if queue or running:
+                time.sleep(opts.poll_s)
+    except BaseException:  # Ctrl-C (KeyboardInterrupt) or a failing callback: stop the children cleanly
+        for child in running.values():
+            _terminate(child, opts.kill_grace_s)
+        raise
+    return ran
+
+
+def _launch(spec: ProbeSpec, devices: list[int], out: Path, work: Path, opts: LaunchOptions) -> _Child:
+    spec_path = work / "specs" / f"{spec.id}.json"
+    spec_path.write_text(spec.model_dump_json(indent=2))
+    status = work / "status" / f"{spec.id}.json"
+    status.unlink(missing_ok=True)
+    log = work / "logs" / f"{spec.id}.log"
+    cmd = probe_command(spec, spec_path, out, status, opts)
+    with open(log, "ab") as f:
+        f.write(f"$ {' '.join(cmd)}\n".encode())
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=child_env(spec, devices, opts),
+                                start_new_session=True)  # its own process group: Ctrl-C is ours to relay
+    return _Child(spec, proc, devices, log, status, time.time())
+
+
+def _device_label(device: str, devices: list[int]) -> str:
+    kind = "gpu" if device == "cuda" else "cpu"
+    return ",".join(f"{kind}{i}" for i in devices)
+
+
+def _read_status(child: _Child, row: Progress) -> None:
+    try:
+        st = json.loads(child.status.read_text())
+    except (OSError, ValueError):
+        row.elapsed_s = time.time() - child.started
+        return
+    row.step, row.planned_steps = st.get("done_steps"), st.get("planned_steps")
+    row.loss, row.tokens_per_s, row.mfu = st.get("loss"), st.get("tokens_per_s"), st.get("mfu")
+    row.b_simple, row.eta_s = st.get("b_simple"), st.get("eta_s")
+    row.ewa_loss = st.get("ewa_loss", row.ewa_loss)
+    row.elapsed_s = time.time() - child.started
+
+
+def _finish(child: _Child, out: Path, row: Progress) -> None:
+    """Record failed lines for whatever the child did not write (it died without reporting)."""
+    spec, code = child.spec, child.proc.returncode
+    done = latest_by_id(read_results(out))
+    missing = [rid for rid in spec.result_ids() if rid not in done]
+    if missing:
+        reason = f"probe process exited with code {code} without a result; log: {child.log}: {_tail(child.log)}"
+        for rid in missing:
+            append_line(out, _failed(spec, rid, reason, time.time() - child.started).model_dump_json())
+        done = latest_by_id(read_results(out))
+    ok = all(done.get(rid) is not None and done[rid].status == "ok" for rid in spec.result_ids())
+    row.state = "done" if ok else "failed"
+    row.eta_s = 0.0 if ok else None
+
+
+def _tail(log: Path, n: int = 300) -> str:
+    try:
+        text = log.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+    return " ".join(text[-n:].split())
+
+
+def _failed(spec: ProbeSpec, rid: str, reason: str, wall_s: float) -> ProbeResult:
+    from planner.probe_plan import Shape, flops_per_token, shape_params
+
+    shape = Shape(spec.n_layer, spec.n_embd, spec.n_head)
+    total, non_emb = shape_params(shape, spec.vocab_size, spec.seq_len)
+    ratio = dict(zip((r for r in spec.result_ids()), [*spec.branch_ratios, spec.final_ratio])).get(rid)
+    return ProbeResult(
+        id=rid, probe_id=spec.id, kind=spec.kind, status="failed", reason=reason, n_params=total,
+        n_params_non_embedding=non_emb, n_layer=spec.n_layer, n_embd=spec.n_embd, seq_len=spec.seq_len,
+        vocab_size=spec.vocab_size, flops_per_token=flops_per_token(shape, spec.vocab_size, spec.seq_len),
+        batch_tokens=spec.tokens_per_step, lr=spec.lr, tokens=0.0, steps=0,
+        branch_ratio=ratio if spec.kind == "ladder" else None, data=spec.data, device=spec.device,
+        n_procs=spec.n_procs, wall_s=wall_s)
+
+
+def _terminate(child: _Child, grace_s: float) -> None:
+    """SIGTERM the child's process group (torchrun relays it to its ranks), SIGKILL after grace_s."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
+        if child.proc.poll() is not None:
+            return
+        try:
+            os.killpg(child.proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            child.proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def data_warnings(specs: list[ProbeSpec]) -> list[str]:
+    """Repetition warnings (> max_epochs passes over the training split) for each data source of the plan.
+
+    Opens the sources with calibrate.data (numpy only, no torch); probes repeat the check themselves.
+    """
+    from calibrate import data as datamod  # lazily: planner never imports calibrate at module level
+
+    warnings = []
+    for source_name in sorted({s.data for s in specs}):
+        mine = [s for s in specs if s.data == source_name]
+        try:
+            source = datamod.load(source_name, vocab_size=mine[0].data_vocab_size, text_key=mine[0].data_text_key)
+        except (OSError, ValueError) as exc:
+            warnings.append(f"data {source_name!r} cannot be read: {exc}")
+            continue
+        worst = max(mine, key=lambda s: s.total_tokens)
+        w = datamod.epoch_warning(worst.total_tokens, source, worst.max_epochs)
+        if w:
+            n_over = sum(datamod.epochs(s.total_tokens, source) > s.max_epochs for s in mine)
+            warnings.append(f"{n_over} probe(s) repeat their data; the largest: {w}")
+    return warnings
+
+
+# ----------------------------------------------------------------------------- results -> fit inputs
+
+
+def ladder_points(results: list[ProbeResult], params: str = "total"):
+    """(N, D, L) of the ok post-decay ladder points, for planner.laws.fit.fit_loss_law."""
+    pts = [(r.n_params if params == "total" else r.n_params_non_embedding, r.tokens, r.loss)
+           for r in results if r.kind == "ladder" and r.status == "ok" and r.loss is not None]
+    return tuple(list(col) for col in zip(*pts)) if pts else ([], [], [])
+
+
+def write_ladder_csv(results: list[ProbeResult], path: str | os.PathLike) -> int:
+    """The fit points as CSV for `planner fit PATH` (columns params, tokens, loss; N total). Returns rows."""
+    import csv
+
+    rows = [r for r in results if r.kind == "ladder" and r.status == "ok" and r.loss is not None]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["params", "params_non_embedding", "tokens", "loss", "probe", "tokens_per_param"])
+        for r in sorted(rows, key=lambda r: (r.n_params, r.tokens)):
+            w.writerow([r.n_params, r.n_params_non_embedding, r.tokens, r.loss, r.probe_id, r.branch_ratio])
+    return len(rows)
+
+
+def steps_to_target(result: ProbeResult, target: float) -> int | None:
+    """First evaluated step whose EWA held-out loss is below target (Zhang et al. 2024)."""
+    return next((p.step for p in result.curve if p.ewa_loss is not None and p.ewa_loss < target), None)
+
+
+def cbs_table(results: list[ProbeResult], targets: list[float] | None = None) -> list[dict]:
+    """Rows {target, batch_tokens, steps, tokens} for every target reached by every batch size.
+
+    Targets default to those all CBS runs reached; the fit R(B) = a + b/B belongs to `planner fit-cbs`.
+    """
+    runs = [r for r in results if r.kind == "cbs" and r.status == "ok" and r.curve]
+    if not runs:
+        return []
+    if targets is None:
+        worst = max(min(p.ewa_loss for p in r.curve if p.ewa_loss is not None) for r in runs)
+        best = min(r.curve[0].ewa_loss for r in runs if r.curve[0].ewa_loss is not None)
+        targets = sorted({float(k) for r in runs for k in r.steps_to_target if worst < float(k) < best})
+    rows = []
+    for t in targets:
+        for r in sorted(runs, key=lambda r: r.batch_tokens):
+            s = steps_to_target(r, t)
+            if s is not None:
+                rows.append({"target": t, "batch_tokens": r.batch_tokens, "steps": s,
+                             "tokens": float(s * r.batch_tokens)})
+    return rows

@@ -1,0 +1,178 @@
+"""`planner calibrate`: plan probes (pure) -> run them through torchrun children -> fit the laws.
+
+Thin adapter: flags -> planner.probe_plan.make_plan -> planner.calibrate_run.run_calibration ->
+planner.calibrate_results.write_results (fits, profiles, report, plots in --out DIR) ->
+planner.render_calibrate. torch is never imported here: `--dry-run` works without it and the probes
+import it in their own processes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from planner.cli._common import emit_data, stderr_console, stdout_console
+from planner.defaults import DEFAULT_GPU
+
+
+def register(app: typer.Typer) -> None:
+    app.command("calibrate")(calibrate)
+
+
+def calibrate(
+    preset: Annotated[str | None, typer.Option(help="smoke (CPU, ~1 min), gpu (1 GPU-hour class) or budget. [default: smoke on --device cpu, else gpu; budget with --budget-gpu-hours]")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda. [default: cpu for --preset smoke, else cuda]")] = None,
+    gpus: Annotated[int | None, typer.Option(help="GPUs per node to use (CPU cores on --device cpu). [default: all visible]")] = None,
+    budget_gpu_hours: Annotated[float | None, typer.Option(help="GPU-hours for ladder + CBS sweep (preset budget).")] = None,
+    gpu: Annotated[str, typer.Option(help="Hardware profile for the dense bf16 peak and MFU prior (`planner hardware list`).")] = DEFAULT_GPU,
+    mfu: Annotated[float | None, typer.Option(help="MFU prior, 0-1. [default: the profile's]")] = None,
+    data: Annotated[str, typer.Option(help="stdlib (demo, bytes), synthetic:zipf (tests), a text dir, .jsonl, .bin or .npy.")] = "stdlib",
+    vocab_size: Annotated[int | None, typer.Option(help="Vocabulary of .bin/.npy token files (uint32 .bin above 65536).")] = None,
+    out: Annotated[Path, typer.Option(help="Results directory: runs.jsonl (rerun to resume), law.yaml, batch.yaml, report.md, plots.")] = Path("calibration"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and stop (needs no torch).")] = False,
+    probes_per_gpu: Annotated[int, typer.Option(help="Small probes sharing one GPU.")] = 1,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Rerun probes recorded as failed.")] = False,
+    nnodes: Annotated[int, typer.Option(help="Nodes (torchrun --nnodes); see planner/calibrate_run.py for SLURM.")] = 1,
+    node_rank: Annotated[int, typer.Option(help="This node's rank (torchrun --node-rank).")] = 0,
+    rdzv_endpoint: Annotated[str | None, typer.Option(help="HOST:PORT of node 0 (torchrun --rdzv-endpoint).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every probe and of the bootstrap.")] = 0,
+    bootstrap: Annotated[int, typer.Option(help="Resamples of the fit points for the law's intervals; 0 = none.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan (--dry-run) or the results as JSON.")] = False,
+) -> None:
+    """Run short real pre-training probes and refit the loss law (and measure the CBS) on your data.
+
+    Example: planner calibrate --device cpu --preset smoke --out calibration/
+    """
+    from planner import calibrate_run, probe_plan
+    from planner.errors import MissingExtra, UsageError
+    from planner.render_calibrate import plan_table
+
+    device = device or ("cpu" if (preset or "smoke") == "smoke" and budget_gpu_hours is None else "cuda")
+    preset = preset or ("budget" if budget_gpu_hours is not None else "smoke" if device == "cpu" else "gpu")
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"--device: expected cpu or cuda (not {device!r})")
+    if nnodes > 1 and not rdzv_endpoint:
+        raise UsageError("--nnodes above 1 needs --rdzv-endpoint HOST:PORT", hint="see `planner calibrate --help`")
+    if bootstrap < 0:
+        raise UsageError(f"--bootstrap: must be zero or more, got {bootstrap}", hint="give --bootstrap 1000, or 0")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: --out names a results directory",
+                         hint="give a directory, e.g. --out calibration/ (an old runs.jsonl can be moved into it)")
+    if (preset == "smoke") != (device == "cpu"):
+        raise UsageError(f"--preset {preset} runs on {'cpu' if preset == 'smoke' else 'cuda'}, not --device {device}",
+                         hint="use --preset smoke with --device cpu, and gpu or budget with --device cuda")
+    if device == "cpu":
+        n_devices = gpus or os.cpu_count() or 1
+    else:
+        n_devices = gpus or _visible_gpus()
+    peak = prior = None
+    if preset != "smoke":
+        from planner import resolve
+
+        hw = resolve.load_hardware(gpu).profile
+        peak, prior = resolve.peak(hw, "bf16", "--gpu"), mfu or hw.mfu_prior
+    plan = probe_plan.make_plan(preset, n_devices=n_devices, budget_gpu_hours=budget_gpu_hours,
+                                peak_flops_per_s=peak, mfu_prior=prior, data=data, data_vocab_size=vocab_size,
+                                seed=seed)
+    for w in plan.warnings + calibrate_run.data_warnings(plan.specs()):
+        stderr_console().print(f"warning: {w}", markup=False)
+    for note in plan.notes:
+        stderr_console().print(f"note: {note}", markup=False)
+    if dry_run:
+        emit_data(plan.model_dump(mode="json"), "json") if as_json else stdout_console().print(plan_table(plan))
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise MissingExtra("PyTorch is not installed: probes need it (`--dry-run` does not)")
+    opts = calibrate_run.LaunchOptions(probes_per_gpu=probes_per_gpu, retry_failed=retry_failed, nnodes=nnodes,
+                                       node_rank=node_rank, rdzv_endpoint=rdzv_endpoint)
+    from planner import calibrate_results as cres
+
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with _live() as show:
+            outcome = calibrate_run.run_calibration(plan, out / cres.RUNS, n_devices=n_devices, device=device,
+                                                    work_dir=out / cres.WORK, options=opts, on_progress=show)
+        if node_rank > 0:  # every node shares DIR: only node 0 fits and writes, so nothing is written twice
+            stderr_console().print(f"node {node_rank}: probes done; node 0 writes the fits to {out}", markup=False)
+            return
+        _report(outcome, plan, out, as_json, bootstrap, seed)
+    except KeyboardInterrupt:  # typer turns a bare KeyboardInterrupt into a silent exit 130: say what was kept
+        raise _interrupted(out / cres.RUNS) from None
+
+
+def _interrupted(runs: Path):
+    from planner.calibrate_run import read_results
+    from planner.errors import ExitStatus, PlannerError
+
+    ok = sum(r.status == "ok" for r in read_results(runs))
+    return PlannerError(f"interrupted: {ok} finished probe results are kept in {runs}",
+                        hint="rerun the same command with the same --out to resume", exit_status=ExitStatus.INTERRUPTED)
+
+
+def _visible_gpus() -> int:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        return len([d for d in visible.split(",") if d.strip()])
+    return 1  # torch is not imported here; pass --gpus to use more
+
+
+class _live:
+    """A rich live table on a terminal; plain start/finish lines on stderr otherwise."""
+
+    def __enter__(self):
+        self.states: dict[str, str] = {}
+        self.live = None
+        if sys.stderr.isatty():
+            from rich.live import Live
+
+            self.live = Live(console=stderr_console(), refresh_per_second=2, transient=False)
+            self.live.__enter__()
+        return self.show
+
+    def show(self, rows) -> None:
+        from planner.render_calibrate import progress_table
+
+        if self.live is not None:
+            self.live.update(progress_table(rows))
+            return
+        for r in rows:  # one line per state change
+            if self.states.get(r.probe_id) != r.state and r.state != "queued":
+                stderr_console().print(f"{r.state:8s} {r.probe_id} {r.devices}", markup=False)
+            self.states[r.probe_id] = r.state
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.__exit__(*exc)
+        return False
+
+
+def _report(outcome, plan, out: Path, as_json: bool, n_bootstrap: int, seed: int) -> None:
+    """Write the results directory, print the results, and exit with the verdict (see calibrate_results)."""
+    import datetime
+
+    from planner import calibrate_results as cres
+    from planner.render_calibrate import laws_summary, outputs_table, results_table
+
+    if not as_json:
+        stdout_console().print(results_table(outcome.results))
+    stderr_console().print(f"fitting the laws ({outcome.n_ok} results)...", markup=False)
+    written = cres.write_results(out, outcome.results, plan=plan, date=datetime.date.today().isoformat(),
+                                 n_bootstrap=n_bootstrap, seed=seed)
+    for w in written.warnings:
+        stderr_console().print(f"warning: {w}", markup=False)
+    if as_json:
+        emit_data({**written.to_dict(), "ran": outcome.ran, "skipped_probes": outcome.skipped,
+                   "wall_s": outcome.wall_s}, "json")
+    else:
+        stdout_console().print(outputs_table({str(out / k): v for k, v in written.files.items()}, written.skipped))
+        stdout_console().print(laws_summary(written))
+    stderr_console().print(f"report: {out / cres.REPORT}", markup=False)
+    error = cres.verdict(written)
+    if error is not None:
+        raise error

@@ -1,0 +1,119 @@
+"""planner/calibrate_run.py without running probes: commands, environment, device slots, results files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from planner import calibrate_run as cr
+from planner import probe_plan as pp
+from planner.errors import UsageError
+from planner.schemas.probe import CurvePoint, ProbeResult
+
+
+@pytest.fixture
+def specs():
+    return pp.plan_smoke(2).specs()
+
+
+def test_single_process_probe_runs_without_torchrun(specs, tmp_path):
+    one = next(s for s in specs if s.n_procs == 1)
+    cmd = cr.probe_command(one, tmp_path / "s.json", tmp_path / "o.jsonl", tmp_path / "st.json", cr.LaunchOptions())
+    assert cmd[1:4] == ["-m", "calibrate.probe", "--spec"]
+    cmd = cr.probe_command(one, tmp_path / "s.json", tmp_path / "o", tmp_path / "st", cr.LaunchOptions(torchrun="always"))
+    assert cmd[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"]
+
+
+def test_ddp_probe_uses_torchrun_standalone(specs, tmp_path):
+    ddp = next(s for s in specs if s.n_procs == 2)
+    cmd = cr.probe_command(ddp, tmp_path / "s.json", tmp_path / "o.jsonl", tmp_path / "st.json", cr.LaunchOptions())
+    assert cmd[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    assert cmd[5:7] == ["-m", "calibrate.probe"]
+
+
+def test_multi_node_passes_torchrun_rendezvous_flags(tmp_path):
+    spec = pp.with_ddp(pp.plan_gpu(8).specs()[0], 16)
+    opts = cr.LaunchOptions(nnodes=2, node_rank=1, rdzv_endpoint="head:29500")
+    cmd = cr.probe_command(spec, tmp_path / "s.json", tmp_path / "o", tmp_path / "st", opts)
+    assert "--nnodes=2" in cmd and "--node-rank=1" in cmd and "--nproc_per_node=8" in cmd
+    assert "--rdzv-endpoint=head:29500" in cmd and "--rdzv-backend=c10d" in cmd and f"--rdzv-id={spec.id}" in cmd
+    assert "--standalone" not in cmd
+
+
+def test_with_ddp_refuses_a_batch_that_does_not_split():
+    spec = pp.plan_smoke(1).specs()[0]
+    with pytest.raises(UsageError, match="does not split"):
+        pp.with_ddp(spec, 3)
+
+
+def test_child_env_pins_threads_and_gpus(specs):
+    env = cr.child_env(specs[0], [0], cr.LaunchOptions(env={"EXTRA": "1"}))
+    assert env["OMP_NUM_THREADS"] == "1" and env["MKL_NUM_THREADS"] == "1" and env["EXTRA"] == "1"
+    assert "CUDA_VISIBLE_DEVICES" not in env or env["CUDA_VISIBLE_DEVICES"] == __import__("os").environ.get(
+        "CUDA_VISIBLE_DEVICES")
+    gpu = pp.plan_gpu(8).specs()[0]
+    assert cr.child_env(gpu, [2, 3], cr.LaunchOptions())["CUDA_VISIBLE_DEVICES"] == "2,3"
+    assert Path(env["PYTHONPATH"].split(":")[0], "calibrate", "probe.py").exists()
+
+
+def test_slots_share_gpus_and_give_ddp_whole_devices():
+    slots = cr.Slots("cuda", 4, probes_per_gpu=2)
+    assert slots.take(2) == [0, 1]
+    assert slots.take(1) == [2] and slots.take(1) == [3] and slots.take(1) == [2] and slots.take(1) == [3]
+    assert slots.take(1) is None and slots.take(2) is None
+    slots.give([0, 1])
+    assert slots.take(2) == [0, 1]
+    cpu = cr.Slots("cpu", 2, probes_per_gpu=8)  # CPU: one rank per core, never shared
+    assert cpu.take(1) == [0] and cpu.take(1) == [1] and cpu.take(1) is None
+    cpu.give([0])
+    assert cpu.take(2) is None and cpu.take(1) == [0]
+
+
+def _result(rid, status="ok", kind="ladder", loss=2.0, batch=4096, curve=()):
+    return ProbeResult(id=rid, probe_id=rid.split("@")[0], kind=kind, status=status, n_params=1000,
+                       n_params_non_embedding=500, n_layer=1, n_embd=8, seq_len=32, vocab_size=16,
+                       flops_per_token=1.0, batch_tokens=batch, lr=1e-3, tokens=1e4, steps=10, loss=loss,
+                       curve=list(curve), data="stdlib", device="cpu", n_procs=1, wall_s=1.0)
+
+
+def test_results_file_resume_rules(tmp_path, specs):
+    out = tmp_path / "runs.jsonl"
+    sp = specs[0]
+    for rid in sp.result_ids():
+        cr.append_line(out, _result(rid).model_dump_json())
+    failed = specs[1]
+    for rid in failed.result_ids():
+        cr.append_line(out, _result(rid, status="failed").model_dump_json())
+    with open(out, "a") as f:
+        f.write('{"id": "torn li')  # a writer killed mid-line is ignored
+    todo = cr.pending(specs, out)
+    assert sp not in todo and failed not in todo and len(todo) == len(specs) - 2
+    assert failed in cr.pending(specs, out, retry_failed=True)
+    for rid in failed.result_ids():  # a retry that succeeds wins over the failed line
+        cr.append_line(out, _result(rid).model_dump_json())
+    latest = cr.latest_by_id(cr.read_results(out))
+    assert all(latest[rid].status == "ok" for rid in failed.result_ids())
+
+
+def test_ladder_points_and_csv(tmp_path):
+    rs = [_result("a@r5", loss=3.0), _result("a", loss=2.5), _result("b", status="failed", loss=None),
+          _result("c", kind="cbs", loss=2.0)]
+    assert cr.ladder_points(rs) == ([1000, 1000], [1e4, 1e4], [3.0, 2.5])
+    assert cr.write_ladder_csv(rs, tmp_path / "p.csv") == 2
+    assert (tmp_path / "p.csv").read_text().splitlines()[0].startswith("params,params_non_embedding,tokens,loss")
+
+
+def test_cbs_table_steps_to_target():
+    def curve(points):
+        return [CurvePoint(step=s, tokens=s * 1.0, ewa_loss=v) for s, v in points]
+
+    small = _result("s", kind="cbs", batch=1024, curve=curve([(0, 5.0), (10, 4.0), (20, 3.0), (40, 2.5)]))
+    big = _result("b", kind="cbs", batch=8192, curve=curve([(0, 5.0), (2, 4.0), (4, 3.2), (8, 2.9)]))
+    assert cr.steps_to_target(small, 3.5) == 20 and cr.steps_to_target(big, 3.5) == 4
+    assert cr.steps_to_target(big, 2.0) is None
+    rows = cr.cbs_table([small, big], targets=[3.5, 2.0])
+    assert rows == [{"target": 3.5, "batch_tokens": 1024, "steps": 20, "tokens": 20480.0},
+                    {"target": 3.5, "batch_tokens": 8192, "steps": 4, "tokens": 32768.0}]
+    json.dumps(rows)
