@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from planner.laws import fit as F
+from planner.laws import fit_uncertainty as U
 from planner.observations import read_runs
 
 DATA = ROOT.parent / "shared" / "golden" / "epoch_chinchilla_fig4_runs.csv"
@@ -123,7 +124,7 @@ def main():
     record("planner, workers=2", 4500, time.perf_counter() - t0, fit2.params, fit2.objective)
 
     t0 = time.perf_counter()
-    boot = F.bootstrap_loss_law(N, D, L, fit, n_samples=1000, seed=0)
+    boot = U.bootstrap_loss_law(N, D, L, fit, n_samples=1000, seed=0)
     record("planner bootstrap (batched)", "1000 resamples", time.perf_counter() - t0, None, None,
            f"{boot.converged.mean():.1%} converged")
 
@@ -139,7 +140,7 @@ def main():
     from scipy.optimize import minimize
 
     f = lean_objective(N, D, L)
-    W = F.resample_weights(N.size, 100, 0)
+    W = U.resample_weights(N.size, 100, 0)
     t0 = time.perf_counter()
     with np.errstate(all="ignore"):
         for w in W:

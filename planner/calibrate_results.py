@@ -134,6 +134,7 @@ def fit_law(results, *, plan=None, n_bootstrap=1000, seed=0, name="calibration",
     import numpy as np
 
     from planner.laws import fit as core
+    from planner.laws import fit_uncertainty as unc
 
     N, D, L = (np.array(v, dtype=float) for v in zip(*[(r.n_params, r.tokens, r.loss) for r in rows]))
     try:
@@ -143,9 +144,10 @@ def fit_law(results, *, plan=None, n_bootstrap=1000, seed=0, name="calibration",
         return out
     boot = None
     if n_bootstrap > 0:
-        boot = core.bootstrap_loss_law(N, D, L, fit, n_samples=n_bootstrap, seed=seed,
-                                       extra_starts=fit.distinct_optima[1:])
-        fit = core.with_intervals(fit, boot)
+        # whole probe sizes: a size's cooldown branches share one run, so its points are correlated
+        boot = unc.bootstrap_loss_law(N, D, L, fit, n_samples=n_bootstrap, seed=seed,
+                                      extra_starts=fit.distinct_optima[1:], groups=N)
+        fit = unc.with_intervals(fit, boot)
     out.fit, out.boot = fit, boot
     _law_profile(out, rows, units or units_of(results), name=name, date=date, input_sha256=input_sha256)
     return out
@@ -153,12 +155,12 @@ def fit_law(results, *, plan=None, n_bootstrap=1000, seed=0, name="calibration",
 
 def _law_profile(out: LawOutcome, rows, units: Units, *, name: str, date: str, input_sha256: str) -> None:
     """Set out.profile (a validated LawProfile dict with notes) or out.problem when the fit is no law."""
-    from planner.laws import fit as core
+    from planner.laws.fit_uncertainty import loss_law_profile
     from planner.schemas.laws import LawProfile
 
     fit, boot = out.fit, out.boot
     try:
-        prof = core.loss_law_profile(
+        prof = loss_law_profile(
             fit, name=name, date=date, input_file=LADDER_CSV, input_sha256=input_sha256,
             title=f"Chinchilla law calibrated on {units.corpus} ({fit.n_runs} post-decay probe points)",
             dataset=f"{units.corpus}; {out.n_sizes} model sizes {_span(rows)}", loss_units=units.loss,
@@ -169,7 +171,7 @@ def _law_profile(out: LawOutcome, rows, units: Units, *, name: str, date: str, i
     out.notes = law_notes(fit, units)
     if boot is not None:
         out.notes += _usable_samples(prof["uncertainty"], fit.flags)
-        prof["provenance"]["bootstrap"] = "resamples individual points, not whole probes"
+        prof["provenance"]["bootstrap"] = "resamples whole probe sizes (each with its cooldown branches)"
     prof["notes"] = " ".join(out.notes) or None
     out.profile = LawProfile.model_validate(prof).model_dump(mode="json", exclude_none=True)
 
@@ -470,8 +472,8 @@ def _law_section(w: Written, results) -> list[str]:
     out += ["", (f"Objective: {fit.objective_name} = {fit.objective:.4g}; {fit.n_starts_at_best} of {fit.n_starts} "
                 f"starts reached the best fit."), ""]
     if law.boot is not None:
-        out += [(f"Intervals: {law.boot.method}. The bootstrap resamples individual points, not whole probes, so "
-                "intervals are optimistic when a probe's points are correlated."), ""]
+        out += [(f"Intervals: {law.boot.method}; each group is one probe size with its cooldown branches, whose "
+                 "points share one run (calibration.md §1.4)."), ""]
     if fit.flags:
         out += ["Flags:", ""] + [f"- **{flag}**" for flag in fit.flags] + [""]
     if any(flag.startswith("unidentified") for flag in fit.flags):

@@ -8,12 +8,13 @@ from planner.schemas.fit import FitRequest
 def fit_law(request: FitRequest, N, D, L, progress=None):
     """(fit, bootstrap or None): the fit with its parameter and recommendation intervals when bootstrapped."""
     from planner.laws import fit as core
+    from planner.laws import fit_uncertainty as unc
 
     result = core.fit_loss_law(N, D, L, objective=request.objective, workers=request.workers, progress=progress)
     if not request.bootstrap:
         return result, None
-    boot = core.bootstrap_loss_law(N, D, L, result, n_samples=request.bootstrap, seed=request.seed,
+    boot = unc.bootstrap_loss_law(N, D, L, result, n_samples=request.bootstrap, seed=request.seed,
                                    objective=request.objective, workers=request.workers, progress=progress)
-    bands = core.recommendation_intervals(result, boot, budgets=request.budgets, target_loss=request.target_loss,
+    bands = unc.recommendation_intervals(result, boot, budgets=request.budgets, target_loss=request.target_loss,
                                           inference_tokens=request.inference_tokens)
-    return core.with_intervals(result, boot, bands), boot
+    return unc.with_intervals(result, boot, bands), boot

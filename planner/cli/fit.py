@@ -101,10 +101,10 @@ def _write_law(result, boot, data, path: Path, name: str) -> None:
 
     import yaml
 
-    from planner.laws import fit as core
+    from planner.laws.fit_uncertainty import loss_law_profile
     from planner.schemas.laws import LawProfile
 
-    prof = core.loss_law_profile(result, name=name, date=datetime.date.today().isoformat(),
+    prof = loss_law_profile(result, name=name, date=datetime.date.today().isoformat(),
                                  input_file=Path(data.path).name, input_sha256=data.sha256, boot=boot)
     law = LawProfile.model_validate(prof)
     path.write_text(yaml.safe_dump(law.model_dump(mode="json", exclude_none=True), sort_keys=False))

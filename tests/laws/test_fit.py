@@ -10,6 +10,7 @@ import pytest
 
 from planner.errors import ConfigError, FitError
 from planner.laws import fit as F
+from planner.laws import fit_uncertainty as U
 from planner.laws.chinchilla import ChinchillaParams, compute_optimal, loss
 from tests.conftest import GOLDEN
 
@@ -99,7 +100,7 @@ def test_bootstrap_intervals_close_to_epochs(epoch_runs, epoch_fit):
     percentile of 1,000 draws rests on ~25 draws (rank s.e. ~5), so on the skewed A and B (B spans 5.6x)
     an endpoint moves by ~5-15% between seeds (measured over seeds 0-5: up to 14% on B's low end), on
     the exponents by ~2% and on E by ~0.1%. Bounds: A, B 20%; alpha, beta 4%; E 1%."""
-    boot = F.bootstrap_loss_law(*epoch_runs, epoch_fit, n_samples=1000, seed=0)
+    boot = U.bootstrap_loss_law(*epoch_runs, epoch_fit, n_samples=1000, seed=0)
     iv = boot.param_intervals(0.95)
     tol = {"A": 0.2, "B": 0.2, "E": 0.01, "alpha": 0.04, "beta": 0.04}
     for name, (lo, hi) in EPOCH_CI95.items():
@@ -114,8 +115,8 @@ def test_bootstrap_refits_match_scipy_bfgs(epoch_runs, epoch_fit):
     from scipy.optimize import minimize
 
     N, D, L = epoch_runs
-    boot = F.bootstrap_loss_law(N, D, L, epoch_fit, n_samples=4, seed=3)
-    W = F.resample_weights(N.size, 4, 3)
+    boot = U.bootstrap_loss_law(N, D, L, epoch_fit, n_samples=4, seed=3)
+    W = U.resample_weights(N.size, 4, 3)
     for k in range(4):
         with np.errstate(all="ignore"):
             r = minimize(F.objective_value_grad, np.array(F.HOFFMANN_UNROUNDED_X), args=(N, D, L, "huber", W[k]),
@@ -124,27 +125,27 @@ def test_bootstrap_refits_match_scipy_bfgs(epoch_runs, epoch_fit):
 
 
 def test_bootstrap_is_seeded(epoch_runs, epoch_fit):
-    a = F.bootstrap_loss_law(*epoch_runs, epoch_fit, n_samples=20, seed=7)
-    b = F.bootstrap_loss_law(*epoch_runs, epoch_fit, n_samples=20, seed=7)
+    a = U.bootstrap_loss_law(*epoch_runs, epoch_fit, n_samples=20, seed=7)
+    b = U.bootstrap_loss_law(*epoch_runs, epoch_fit, n_samples=20, seed=7)
     assert np.array_equal(a.samples, b.samples)
 
 
 def test_recommendation_intervals_and_profile(epoch_runs, epoch_fit):
     from planner.schemas.laws import LawProfile
 
-    boot = F.bootstrap_loss_law(*epoch_runs, epoch_fit, n_samples=200, seed=0)
-    rec = F.recommendation_intervals(epoch_fit, boot, budgets=[1e21, 1e24], target_loss=2.2, inference_tokens=1e12)
+    boot = U.bootstrap_loss_law(*epoch_runs, epoch_fit, n_samples=200, seed=0)
+    rec = U.recommendation_intervals(epoch_fit, boot, budgets=[1e21, 1e24], target_loss=2.2, inference_tokens=1e12)
     for row in rec["compute_optimal"]:
         assert row["N"]["low"] < row["N"]["best"] < row["N"]["high"]
         N_opt, D_opt = compute_optimal(row["flops"], epoch_fit.params)
         assert row["N"]["best"] == pytest.approx(float(N_opt)) and row["D"]["best"] == pytest.approx(float(D_opt))
     inf = rec["inference_optimal"]
     assert inf["n_infeasible"] == 0 and inf["N"]["low"] < inf["N"]["best"] < inf["N"]["high"]
-    infeasible = F.recommendation_intervals(epoch_fit, boot, target_loss=1.82, inference_tokens=0.0)
+    infeasible = U.recommendation_intervals(epoch_fit, boot, target_loss=1.82, inference_tokens=0.0)
     assert infeasible["inference_optimal"]["n_infeasible"] > 0  # E's band straddles 1.82
-    full = F.with_intervals(epoch_fit, boot, rec)
+    full = U.with_intervals(epoch_fit, boot, rec)
     assert set(full.to_dict()["intervals"]) >= {"params", "compute_optimal", "inference_optimal", "level"}
-    prof = F.loss_law_profile(full, name="epoch-refit", date="2026-01-01", input_file="runs.csv",
+    prof = U.loss_law_profile(full, name="epoch-refit", date="2026-01-01", input_file="runs.csv",
                               input_sha256="0" * 64, boot=boot)
     law = LawProfile.model_validate(prof)
     assert len(law.uncertainty.samples) == 200 and law.provenance["date"] == "2026-01-01"
@@ -177,7 +178,7 @@ def test_noisy_recovery_within_bootstrap_interval():
     (that figure is ~3 bootstrap standard deviations for this design)."""
     N, D, L = _synthetic(HOFFMANN, 0.005, seed=1)
     fit = F.fit_loss_law(N, D, L, starts=SUBGRID)
-    boot = F.bootstrap_loss_law(N, D, L, fit, n_samples=300, seed=2)
+    boot = U.bootstrap_loss_law(N, D, L, fit, n_samples=300, seed=2)
     iv = boot.param_intervals(0.99)
     for name in F.PARAM_NAMES:
         assert iv[name]["low"] <= getattr(HOFFMANN, name) <= iv[name]["high"], (name, iv[name])
@@ -199,10 +200,10 @@ def test_boundary_flag_when_data_show_no_floor():
 
 
 def test_unidentified_flag_from_bootstrap_spread():
-    iv_boot = F.Bootstrap(samples=np.array([[1.0, 1.0, 1.0, 0.3, 0.3], [1.0, 1e4, 1.0, 0.3, 2.0]] * 10),
+    iv_boot = U.Bootstrap(samples=np.array([[1.0, 1.0, 1.0, 0.3, 0.3], [1.0, 1e4, 1.0, 0.3, 2.0]] * 10),
                           x=np.zeros((20, 5)), objective=np.zeros(20), converged=np.ones(20, bool), seed=0,
                           n_samples=20, method="test")
-    flags = F.identifiability_flags(iv_boot)
+    flags = U.identifiability_flags(iv_boot)
     assert any("A spans" in f for f in flags) and any("beta spans" in f for f in flags)
 
 
@@ -281,8 +282,8 @@ def test_renderers_and_plot(epoch_runs, epoch_fit, tmp_path):
 
     from planner import render_fit
 
-    boot = F.bootstrap_loss_law(*epoch_runs, epoch_fit, n_samples=50, seed=0)
-    full = F.with_intervals(epoch_fit, boot, F.recommendation_intervals(epoch_fit, boot, budgets=[1e23]))
+    boot = U.bootstrap_loss_law(*epoch_runs, epoch_fit, n_samples=50, seed=0)
+    full = U.with_intervals(epoch_fit, boot, U.recommendation_intervals(epoch_fit, boot, budgets=[1e23]))
     buf = StringIO()
     Console(file=buf, width=100, color_system=None).print(render_fit.loss_fit_summary(full))
     text = buf.getvalue()
@@ -298,3 +299,14 @@ def test_unidentified_flag_when_every_run_has_the_same_size():
     N = np.full(12, 1e9)
     fit = F.fit_loss_law(N, D, loss(N, D, HOFFMANN), starts=F.hoffmann_grid()[::25])
     assert any(flag.startswith("unidentified") for flag in fit.flags), fit.flags
+
+
+def test_grouped_resampling_keeps_groups_together():
+    """calibration.md §1.4: resample whole probes, so every point of a group gets the group's count."""
+    groups = np.array([1, 1, 1, 2, 2, 3, 3, 3, 3])
+    W = U.resample_weights(groups.size, 50, 0, groups)
+    for g in np.unique(groups):
+        cols = W[:, groups == g]
+        assert (cols == cols[:, :1]).all()
+    per_group = np.stack([W[:, groups == g][:, 0] for g in np.unique(groups)], axis=1)
+    assert (per_group.sum(axis=1) == 3).all()  # 3 groups drawn with replacement per resample
