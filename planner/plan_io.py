@@ -37,7 +37,7 @@ def load(path: Path, raw: bytes | None = None) -> LoadedPlan:
             raise ConfigError(f"{path}: cannot read the plan ({exc.strerror})",
                               hint="give an existing plan file, or write one with `planner check --init plan.yaml`") from None
     plan = profiles.parse(raw, path, PlanFile)
-    return LoadedPlan(path, plan, yaml.compose(raw))
+    return LoadedPlan(path, plan, yaml.compose(raw, Loader=profiles._LOADER))
 
 
 def inputs(loaded: LoadedPlan, confidence: float | None):

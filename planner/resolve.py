@@ -297,7 +297,20 @@ def law_identity(loaded: profiles.Loaded[LawProfile]) -> LawIdentity:
         alpha=c.alpha,
         beta=c.beta,
         params_counted=p.units.params,
+        uncertainty=_uncertainty_note(p),
     )
+
+
+def _uncertainty_note(p: LawProfile) -> str | None:
+    unc = p.uncertainty
+    if unc is None:
+        return None
+    if unc.samples:
+        return f"{len(unc.samples)} bootstrap draws ({unc.method or 'method not stated'}): bands below"
+    known = [k for k, v in (("standard errors", unc.standard_errors), ("95% intervals", unc.intervals_95)) if v]
+    return (f"published {' and '.join(known)} of the constants (`planner laws show {p.name}`), but no bootstrap "
+            "draws or covariance, so no bands on the recommendation (the constants are strongly correlated; "
+            "`planner fit --bootstrap --write-law` makes a law that has them)")
 
 
 def law_samples(profile: LawProfile) -> list[list[float]] | None:

@@ -105,6 +105,7 @@ class LawIdentity(Strict):
     alpha: float
     beta: float
     params_counted: str
+    uncertainty: str | None = Field(default=None, description="what is known of the constants' uncertainty")
 
 
 class Band(Strict):
