@@ -170,16 +170,26 @@ def train_step(run: Run, lr: float) -> torch.Tensor:
         loss.backward()
         loss_sum += loss.detach()
         if micro == 0 and run.accum > 1 and run.info.world_size == 1:  # single process: B_small = one micro-batch
-            small_sq = torch.stack([p.grad.float().pow(2).sum() for p in params if p.grad is not None]).sum()
-            small_sq = small_sq * run.accum**2  # the loss was divided by accum
-    local_sq, global_sq = dist.all_reduce_grads(params)  # the explicit DDP all-reduce
-    update_gns(run, small_sq if small_sq is not None else local_sq, global_sq)
-    torch.nn.utils.clip_grad_norm_(params, spec.grad_clip)
+            small_sq = grad_sq(params) * run.accum**2  # the loss was divided by accum
+    if run.info.world_size > 1:
+        local_sq, global_sq = dist.all_reduce_grads(params)  # the explicit DDP all-reduce
+        update_gns(run, local_sq, global_sq)
+        torch.nn.utils.clip_grad_norm_(params, spec.grad_clip)
+    else:  # one process: nothing to reduce, and no flat copy of the gradients just for a norm
+        norm = torch.nn.utils.clip_grad_norm_(params, spec.grad_clip)  # the pre-clip |g| of the whole batch
+        if small_sq is not None:
+            update_gns(run, small_sq, norm.float().pow(2))
     run.optimizer.step()
     run.optimizer.zero_grad(set_to_none=True)
     update_ewa(run)
     run.step += 1
     return dist.all_reduce_mean(loss_sum)
+
+
+def grad_sq(params) -> torch.Tensor:
+    """|g|^2 over all gradients, fp32, in a few multi-tensor kernels (no per-parameter Python loop)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    return torch.stack(torch._foreach_norm(grads, 2, dtype=torch.float32)).pow(2).sum()
 
 
 def update_gns(run: Run, small_sq: torch.Tensor, big_sq: torch.Tensor) -> None:
@@ -214,8 +224,7 @@ def b_simple(run: Run) -> float | None:
 def update_ewa(run: Run) -> None:
     tau = run.spec.ewa_decay
     params = [p.detach().float() for p in run.model.parameters()]
-    torch._foreach_mul_(run.ewa, tau)
-    torch._foreach_add_(run.ewa, params, alpha=1.0 - tau)
+    torch._foreach_lerp_(run.ewa, params, 1.0 - tau)  # tau*w + (1-tau)*theta in one pass over the weights
     run.ewa_count += 1
 
 
