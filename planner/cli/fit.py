@@ -99,16 +99,12 @@ def fit(
 def _write_law(result, boot, data, path: Path, name: str) -> None:
     import datetime
 
-    import yaml
-
     from planner.laws.fit_uncertainty import loss_law_profile
     from planner.schemas.laws import LawProfile
 
     prof = loss_law_profile(result, name=name, date=datetime.date.today().isoformat(),
-                                 input_file=Path(data.path).name, input_sha256=data.sha256, boot=boot)
-    law = LawProfile.model_validate(prof)
-    path.write_text(yaml.safe_dump(law.model_dump(mode="json", exclude_none=True), sort_keys=False))
-    stderr_console().print(f"wrote {path}", markup=False)
+                            input_file=Path(data.path).name, input_sha256=data.sha256, boot=boot)
+    _write_profile(LawProfile, prof, path)
 
 
 def fit_cbs(
@@ -159,12 +155,16 @@ def fit_cbs(
 
 
 def _write_batch_law(profile: dict, path: Path) -> None:
-    """Validate the fitted batch law as a profile and write it as YAML."""
-    import yaml
-
     from planner.schemas.batch import BatchLawProfile
 
-    law = BatchLawProfile.model_validate(profile)
+    _write_profile(BatchLawProfile, profile, path)
+
+
+def _write_profile(schema, profile: dict, path: Path) -> None:
+    """Validate a fitted profile against its schema (what we write must load) and write it as YAML."""
+    import yaml
+
+    law = schema.model_validate(profile)
     try:
         path.write_text(yaml.safe_dump(law.model_dump(mode="json", exclude_none=True), sort_keys=False))
     except OSError as exc:
