@@ -25,7 +25,9 @@ cut-short run on the same, still warm machine (inductor's disk cache then makes 
 Variants: `--batch plan` runs each probe at the batch the GPU plan gives it (with gradient
 accumulation from 50M up, which is how the planner's probes really run), `--micro N` sets the
 sequences per forward, `--batch-mult K` scales the table's batch, `--no-compile`, `--pack-k 2,4,8`,
-`--pack-seconds S`, `--steps N --min-seconds S`.
+`--pack-seconds S`, `--steps N --min-seconds S`; for the planner trainer only, `--compile-mode
+max-autotune-no-cudagraphs|reduce-overhead|max-autotune` and `--attention cudnn|flash|efficient`
+(the plain loop stays the h100-probe-mfu.md baseline).
 
 What it measures, per probe shape of h100-probe-mfu.md (layers x d = 4x256 ... 16x1024, head dim 64,
 vocab 256, sequence 1024, batch 64/64/64/32/32/16 sequences), all in this one process:
@@ -130,6 +132,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--vocab", type=int, default=None)
     ap.add_argument("--dtype", choices=("bf16", "fp32"), default=None)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--compile-mode", default="default",
+                    choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+                    help="torch.compile mode of the PLANNER trainer (the plain loop keeps the default)")
+    ap.add_argument("--attention", default="auto", choices=("auto", "flash", "cudnn", "efficient", "math"),
+                    help="SDPA kernel of the PLANNER trainer on CUDA (the plain loop keeps PyTorch's choice)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps (compile included)")
     ap.add_argument("--steps", type=int, default=None, help="timed steps at least")
     ap.add_argument("--min-seconds", type=float, default=None, help="timed seconds at least")
@@ -218,7 +225,8 @@ def probe_spec(L: int, d: int, batch: int, args, peak: float):
                    data_vocab_size=None, peak_flops_per_s=peak, mfu_prior=0.4 if args.device == "cuda" else None,
                    eval_tokens=4 * args.seq_len, dtype=args.dtype, compile=args.compile)
     spec = pp.ladder_probe(pp.Shape(L, d, n_heads(d, args.tiny)), s)
-    update = {"max_epochs": 1e12}  # no "repeats the data" warning: the benchmark trains a few steps only
+    update = {"max_epochs": 1e12,  # no "repeats the data" warning: the benchmark trains a few steps only
+              "compile_mode": args.compile_mode, "attention": args.attention}
     if args.batch == "table":
         update |= {"batch_seqs": batch * args.batch_mult, "micro_batch_seqs": batch * args.batch_mult}
     if args.micro:
@@ -595,7 +603,8 @@ def render(result: dict) -> str:
     mult = f" x{m['batch_mult']}" if m.get("batch_mult", 1) != 1 else ""
     head = (f"Device: {m.get('device_name')} ({m.get('device')}), torch {m.get('torch')}, peak "
             f"{m.get('peak_flops'):.4g} FLOP/s ({m.get('peak_source')}); seq {m.get('seq_len')}, vocab "
-            f"{m.get('vocab')}, {m.get('dtype')}, compile {m.get('compile')}, batch mode {m.get('batch_mode')}{mult}; "
+            f"{m.get('vocab')}, {m.get('dtype')}, compile {m.get('compile')} (planner mode "
+            f"{m.get('compile_mode', 'default')}, attention {m.get('attention', 'auto')}), batch mode {m.get('batch_mode')}{mult}; "
             f"{m.get('warmup')} warm-up steps, then >= {m.get('steps')} steps and >= {m.get('min_seconds')} s timed.")
     parts = [head, ""]
     if result["rows"]:
@@ -637,6 +646,7 @@ def bench(args) -> dict:
     result = {"meta": {"device": args.device, "device_name": torch.cuda.get_device_name() if args.device == "cuda"
                        else "cpu", "torch": torch.__version__, "peak_flops": peak, "peak_source": source,
                        "seq_len": args.seq_len, "vocab": args.vocab, "dtype": args.dtype, "compile": args.compile,
+                       "compile_mode": args.compile_mode, "attention": args.attention,
                        "batch_mode": args.batch, "batch_mult": args.batch_mult, "warmup": args.warmup, "steps": args.steps,
                        "min_seconds": args.min_seconds, "pack_seconds": args.pack_seconds, "data": data_source(args)},
               "rows": [], "pack": [], "skipped": []}

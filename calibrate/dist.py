@@ -1,10 +1,13 @@
 """The only module that touches torch.distributed (style.md rule 14).
 
 torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; a plain `python -m calibrate.probe` sets none and runs
-as a single process. Backend: NCCL on CUDA, gloo on CPU. Gradients are all-reduced explicitly (no DDP
-wrapper) so that the trainer can read the local gradient norm before the reduction, which is what the
-McCandlish two-batch estimator needs (batch-laws.md §2); probes are small, so losing DDP's overlap of
-communication with the backward pass costs little.
+as a single process. Backend: NCCL on CUDA, gloo on CPU.
+
+Gradients are averaged by DistributedDataParallel, so the all-reduce of each bucket overlaps the rest
+of the backward pass (Li et al. 2020, "PyTorch Distributed", §3.2.3). The McCandlish two-batch
+estimator (batch-laws.md §2) also needs each rank's OWN gradient norm, which DDP overwrites: a
+communication hook (`NormTap`) adds up |bucket|^2 of the local gradients just before it launches the
+bucket's all-reduce, the same kernel-side work as one extra norm, with no host sync and no flat copy.
 """
 
 from __future__ import annotations
@@ -77,25 +80,41 @@ def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def all_reduce_grads(params) -> tuple[torch.Tensor, torch.Tensor]:
-    """Average gradients over ranks; return (|g_local|^2 averaged over ranks, |g_global|^2), fp32.
+class NormTap:
+    """State of `norm_tap_hook`: |g_local|^2 of this rank's gradients over one backward pass.
 
-    |g_local|^2 is the squared norm of each rank's own batch gradient (B_small = per-rank batch),
-    |g_global|^2 that of the all-reduced mean (B_big = global batch): McCandlish App. A.1 under DDP.
+    `take()` returns it averaged over ranks (one scalar all-reduce) and resets it for the next step.
     """
-    grads = [p.grad for p in params if p.grad is not None]
-    flat = torch.cat([g.reshape(-1).float() for g in grads])
-    local_sq = flat.pow(2).sum()
-    if not dist.is_initialized():
-        return local_sq, local_sq.clone()
-    local_sq = all_reduce_mean(local_sq)
-    all_reduce_mean(flat)
-    offset = 0
-    for g in grads:  # copy the reduced values back into .grad
-        n = g.numel()
-        g.copy_(flat[offset : offset + n].view_as(g))
-        offset += n
-    return local_sq, flat.pow(2).sum()
+
+    def __init__(self, device: torch.device):
+        self.local_sq = torch.zeros((), dtype=torch.float32, device=device)
+
+    def take(self) -> torch.Tensor:
+        out = all_reduce_mean(self.local_sq.clone())
+        self.local_sq.zero_()
+        return out
+
+
+def norm_tap_hook(tap: NormTap, bucket):  # no return annotation: DDP checks it against a live type
+    """DDP communication hook: add |bucket|^2 to the tap, then DDP's own averaging all-reduce.
+
+    Same arithmetic as torch.distributed.algorithms.ddp_comm_hooks.default_hooks.allreduce_hook.
+    """
+    buf = bucket.buffer()
+    tap.local_sq += torch.linalg.vector_norm(buf, dtype=torch.float32).square()
+    buf.div_(dist.get_world_size())
+    return dist.all_reduce(buf, async_op=True).get_future().then(lambda fut: fut.value()[0])
+
+
+def wrap_ddp(model: torch.nn.Module, info: DistInfo) -> tuple[torch.nn.Module, NormTap]:
+    """DistributedDataParallel around `model` (weights broadcast from rank 0), with a NormTap hook."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [info.local_rank] if info.device.type == "cuda" else None
+    ddp = DistributedDataParallel(model, device_ids=ids, gradient_as_bucket_view=True)
+    tap = NormTap(info.device)
+    ddp.register_comm_hook(tap, norm_tap_hook)
+    return ddp, tap
 
 
 def barrier() -> None:

@@ -4,8 +4,13 @@ Reads top to bottom: setup (device, data, model, optimizer) -> schedule -> one t
 evaluation -> the run itself (stable phase, cooldown branches, the main cooldown) -> results.
 
 Recipe (calibration.md §3.1, §3.5; batch-laws.md §1.3, §2):
-- AdamW (torch's fused kernel on CUDA; calibrate/optim.py's identical one on CPU), weight decay on matrices only, gradient clipping 1.0, fp32 eager on CPU,
-  bf16 autocast + torch.compile on GPU.
+- AdamW (torch's fused kernel on CUDA and under torch.compile; calibrate/optim.py's identical one for
+  eager CPU), weight decay on matrices only, gradient clipping 1.0; fp32 eager on CPU, bf16 autocast
+  + torch.compile on GPU (and on CPU when the spec asks: the tests run the GPU recipe there).
+- Batches: calibrate/batches.py (on CUDA the training split lives on the GPU, one gather per batch).
+- DDP: calibrate/dist.py's DistributedDataParallel with a norm-tapping communication hook; micro-batches
+  before the last run under no_sync(), so each step all-reduces once, overlapped with the backward.
+- Host syncs: only on log steps (the loss read); the loss is averaged over ranks there and only there.
 - Warmup is linear in SAMPLES (Zhang et al. 2024: a fixed number of samples, not of steps).
 - Constant LR after warmup, with an EWA copy of the weights (w <- tau*w + (1-tau)*theta, evaluated
   bias-corrected as w/(1-tau^t); hlzhang109/critical-batch-size olmo/optim.py).
@@ -29,11 +34,10 @@ import os
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
+from calibrate import batches, dist, optim
 from calibrate import data as datamod
-from calibrate import dist, optim
 from calibrate.model import GPT, GPTConfig, flops_per_token, n_params
 from planner.schemas.probe import CurvePoint, ProbeResult, ProbeSpec, branch_result_id
 
@@ -56,7 +60,8 @@ class Run:
     info: dist.DistInfo
     source: datamod.TokenSource
     model: GPT
-    step_model: torch.nn.Module  # compiled on GPU, else the model itself
+    step_model: torch.nn.Module  # forward/backward: DDP-wrapped when world_size > 1, compiled if asked
+    batcher: batches.Batcher
     optimizer: torch.optim.Optimizer | optim.AdamW
     autocast: contextlib.AbstractContextManager
     ewa: list[torch.Tensor]
@@ -66,6 +71,8 @@ class Run:
     eval_x: torch.Tensor
     eval_y: torch.Tensor
     accum: int
+    ddp: torch.nn.Module | None = None  # the DistributedDataParallel wrapper when world_size > 1
+    tap: dist.NormTap | None = None  # |g_local|^2 under DDP (McCandlish B_small = per-rank batch)
     step: int = 0
     ewa_count: int = 0
     gns: torch.Tensor | None = None  # [EMA of |G|^2, EMA of tr(Σ)] (McCandlish estimators)
@@ -84,33 +91,38 @@ def setup(spec: ProbeSpec, t0: float | None = None) -> Run:
     else:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+        select_attention(spec.attention)
     torch.manual_seed(spec.seed)  # identical initial weights on every rank
     source = datamod.load(spec.data, vocab_size=spec.data_vocab_size, text_key=spec.data_text_key)
     if source.vocab_size > spec.vocab_size:
         raise ValueError(f"data vocabulary {source.vocab_size} exceeds the model's vocab_size {spec.vocab_size}")
+    if spec.batch_seqs % (spec.micro_batch_seqs * info.world_size):
+        raise ValueError(f"batch_seqs {spec.batch_seqs} does not split into micro-batches of "
+                         f"{spec.micro_batch_seqs} over {info.world_size} ranks")
+    accum = spec.batch_seqs // (spec.micro_batch_seqs * info.world_size)
     cfg = GPTConfig(spec.n_layer, spec.n_embd, spec.n_head, spec.vocab_size, spec.seq_len)
     model = GPT(cfg).to(info.device)
-    groups, betas = model.param_groups(spec.weight_decay), (spec.beta1, spec.beta2)
-    if spec.device == "cuda":
-        optimizer = torch.optim.AdamW(groups, lr=spec.lr, betas=betas, fused=True)  # fused kernel: CUDA only
-    else:
-        optimizer = optim.AdamW(groups, lr=spec.lr, betas=betas)  # same arithmetic, no torch._dynamo import
-    step_model = torch.compile(model) if (spec.compile and spec.device == "cuda") else model
+    optimizer = make_optimizer(spec, model)
+    step_model, ddp, tap = model, None, None
+    if info.world_size > 1:
+        ddp, tap = dist.wrap_ddp(model, info)
+        step_model = ddp
+    if spec.compile:  # once per probe: every branch of a ladder reuses the compiled graphs
+        step_model = torch.compile(step_model, mode=None if spec.compile_mode == "default" else spec.compile_mode)
     if spec.dtype == "bf16":
         autocast = torch.autocast(device_type=spec.device, dtype=torch.bfloat16)
     else:
         autocast = contextlib.nullcontext()
-    if spec.batch_seqs % (spec.micro_batch_seqs * info.world_size):
-        raise ValueError(f"batch_seqs {spec.batch_seqs} does not split into micro-batches of "
-                         f"{spec.micro_batch_seqs} over {info.world_size} ranks")
+    batcher = batches.Batcher(source.train, seq_len=spec.seq_len, n_seqs=spec.micro_batch_seqs, accum=accum,
+                              seed=spec.seed, rank=info.rank, device=info.device, vocab_size=spec.vocab_size)
     ex, ey = datamod.eval_windows(source.val, spec.eval_tokens, spec.seq_len)
     ex, ey = ex[info.rank :: info.world_size], ey[info.rank :: info.world_size]  # each rank a share
     total, non_emb = n_params(cfg)
-    run = Run(spec, info, source, model, step_model, optimizer, autocast,
+    run = Run(spec, info, source, model, step_model, batcher, optimizer, autocast,
               ewa=[torch.zeros_like(p, dtype=torch.float32) for p in model.parameters()],
               n_params=total, n_params_non_embedding=non_emb, flops_per_token=flops_per_token(cfg),
               eval_x=torch.from_numpy(ex).to(info.device), eval_y=torch.from_numpy(ey).to(info.device),
-              accum=spec.batch_seqs // (spec.micro_batch_seqs * info.world_size), t0=t0 or time.time())
+              accum=accum, ddp=ddp, tap=tap, t0=t0 or time.time())
     run.warnings += source.notes
     if len(ex) * spec.seq_len * info.world_size < spec.eval_tokens:
         run.warnings.append(f"held-out slice holds fewer than eval_tokens={spec.eval_tokens}")
@@ -119,6 +131,26 @@ def setup(spec: ProbeSpec, t0: float | None = None) -> Run:
         run.warnings.append(warn)
         dist.print0(f"warning: {warn}")
     return run
+
+
+def make_optimizer(spec: ProbeSpec, model: GPT):
+    """torch's fused AdamW on CUDA (and whenever torch.compile is in play anyway); else calibrate.optim's."""
+    groups, betas = model.param_groups(spec.weight_decay), (spec.beta1, spec.beta2)
+    if spec.device == "cuda" or spec.compile:
+        return torch.optim.AdamW(groups, lr=spec.lr, betas=betas, fused=True)  # one multi-tensor kernel
+    return optim.AdamW(groups, lr=spec.lr, betas=betas)  # same arithmetic, no torch._dynamo import (1.4 s)
+
+
+SDPA_BACKENDS = ("flash", "cudnn", "efficient", "math")
+
+
+def select_attention(choice: str) -> None:
+    """CUDA SDPA kernels: "auto" leaves PyTorch's own priority; a name enables that backend alone."""
+    if choice == "auto":
+        return
+    for name in SDPA_BACKENDS:
+        getattr(torch.backends.cuda, f"enable_{name}_sdp" if name != "efficient" else "enable_mem_efficient_sdp")(
+            name == choice)
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -146,44 +178,44 @@ def cooldown_window(spec: ProbeSpec, end_step: int) -> tuple[int, int]:
 
 def get_batch(run: Run, micro: int):
     """Random windows seeded by (seed, step, micro, rank): a branch sees the data the main run would."""
-    rng = np.random.default_rng([run.spec.seed, run.step, micro, run.info.rank])
-    x, y = datamod.sample_batch(run.source.train, run.spec.micro_batch_seqs, run.spec.seq_len, rng)
-    dev = run.info.device
-    if dev.type == "cuda":  # pinned host memory -> asynchronous copy
-        return (torch.from_numpy(x).pin_memory().to(dev, non_blocking=True),
-                torch.from_numpy(y).pin_memory().to(dev, non_blocking=True))
-    return torch.from_numpy(x), torch.from_numpy(y)
+    return run.batcher.get(run.step, micro)
 
 
 def train_step(run: Run, lr: float) -> torch.Tensor:
+    """One optimizer step; returns this rank's mean training loss as a device tensor (no host sync)."""
     spec, params = run.spec, list(run.model.parameters())
     for group in run.optimizer.param_groups:
         group["lr"] = lr
     small_sq = None
     loss_sum = torch.zeros((), device=run.info.device)
+    if spec.compile and spec.compile_mode in ("reduce-overhead", "max-autotune"):
+        # CUDA graphs: a new iteration begins (the last step's graph outputs, its gradients included,
+        # are consumed); marked once per optimizer step so accumulated micro-batch gradients stay live
+        torch.compiler.cudagraph_mark_step_begin()
     for micro in range(run.accum):
         x, y = get_batch(run, micro)
-        with run.autocast:
-            loss = run.step_model(x, y) / run.accum
-        if spec.debug_nan_at_step is not None and run.step >= spec.debug_nan_at_step:
-            loss = loss * float("nan")  # test hook: what a diverged run looks like
-        loss.backward()
+        sync_now = run.tap is None or micro == run.accum - 1  # DDP: all-reduce on the last micro-batch only
+        with contextlib.nullcontext() if sync_now else run.ddp.no_sync():
+            with run.autocast:
+                loss = run.step_model(x, y) / run.accum
+            if spec.debug_nan_at_step is not None and run.step >= spec.debug_nan_at_step:
+                loss = loss * float("nan")  # test hook: what a diverged run looks like
+            loss.backward()
         loss_sum += loss.detach()
         if micro == 0 and run.accum > 1 and run.info.world_size == 1:  # single process: B_small = one micro-batch
             small_sq = grad_sq(params) * run.accum**2  # the loss was divided by accum
-    if run.info.world_size > 1:
-        local_sq, global_sq = dist.all_reduce_grads(params)  # the explicit DDP all-reduce
-        update_gns(run, local_sq, global_sq)
-        torch.nn.utils.clip_grad_norm_(params, spec.grad_clip)
-    else:  # one process: nothing to reduce, and no flat copy of the gradients just for a norm
-        norm = torch.nn.utils.clip_grad_norm_(params, spec.grad_clip)  # the pre-clip |g| of the whole batch
+    if run.tap is not None:  # DDP averaged the gradients; the hook kept each rank's own |g|^2
+        update_gns(run, run.tap.take(), grad_sq(params))
+        torch.nn.utils.clip_grad_norm_(params, spec.grad_clip, foreach=True)
+    else:  # one process: the clip's pre-clip norm is |g| of the whole batch
+        norm = torch.nn.utils.clip_grad_norm_(params, spec.grad_clip, foreach=True)
         if small_sq is not None:
             update_gns(run, small_sq, norm.float().pow(2))
     run.optimizer.step()
     run.optimizer.zero_grad(set_to_none=True)
     update_ewa(run)
     run.step += 1
-    return dist.all_reduce_mean(loss_sum)
+    return loss_sum
 
 
 def grad_sq(params) -> torch.Tensor:
@@ -318,7 +350,7 @@ def advance(run: Run, rep: Reporter, end: int, cooldown=None, curve=None, evals=
         loss = train_step(run, lr_at(spec, run.step, cooldown))
         rep.done_steps += 1
         if run.step % spec.log_every_steps == 0 or run.step == end:
-            run.last_loss = float(loss)  # the only host sync of the step, on log steps
+            run.last_loss = float(dist.all_reduce_mean(loss))  # the only host sync, on log steps
             if run.info.device.type == "cuda":
                 torch.cuda.synchronize()
             if not math.isfinite(run.last_loss):

@@ -63,6 +63,12 @@ class ProbeSpec(Strict):
     device: Literal["cpu", "cuda"] = "cpu"
     dtype: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
+        default="default", description="torch.compile mode (the two cudagraph modes mark each step's start)"
+    )
+    attention: Literal["auto", "flash", "cudnn", "efficient", "math"] = Field(
+        default="auto", description="CUDA SDPA kernel: auto keeps PyTorch's priority, a name forces that backend"
+    )
     peak_flops_per_s: PositiveFloat | None = Field(default=None, description="dense peak per device, for MFU")
     seed: int = 0
     data: str = Field(default="stdlib", description="stdlib | synthetic:zipf[?k=v&...] | PATH")

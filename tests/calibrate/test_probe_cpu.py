@@ -286,3 +286,27 @@ def test_synthetic_source_recovers_its_entropy_floor(tmp_path):
     assert L.min() < H + 0.1  # the largest probe gets close to it
     E = fit.fit_loss_law(N, D, L).E
     assert H - FLOOR_TOL <= E <= L.min() + 0.01, (E, H)
+
+
+# ----------------------------------------------------------------------------- the GPU recipe, on CPU
+
+
+def test_gpu_recipe_runs_on_cpu_under_ddp(tmp_path):
+    """torch.compile + bf16 autocast + torch's fused AdamW + DDP (no_sync micro-batches, the norm hook)
+    over 2 gloo ranks: the code path of an H100 probe, less the CUDA kernels, so a GPU session starts
+    from a path that has run. Compiled and eager runs agree on the data and the first losses."""
+    (eager,) = tiny_specs(data=SYN_SMALL, vocab=16, shapes=((1, 16, 1),), ratios=(5.0,), final=10.0,
+                          dtype="bf16", log_every_steps=1)
+    eager = pp.with_ddp(eager.model_copy(update={"micro_batch_seqs": 4}), 2)  # 16 seqs = 2 ranks x 2 x 4
+    compiled = eager.model_copy(update={"id": "compiled", "compile": True})
+    outcome = cr.run_calibration([eager, compiled], tmp_path / "runs.jsonl", n_devices=2)
+    assert outcome.n_failed == 0, [r.reason for r in outcome.results]
+    by_id = {r.id: r for r in outcome.results}
+    a, b = by_id[eager.id], by_id["compiled"]
+    assert a.n_procs == b.n_procs == 2 and a.b_simple > 0 and b.b_simple > 0
+    assert a.steps == b.steps and math.isfinite(b.loss)
+    assert abs(a.curve[1].loss - b.curve[1].loss) < 0.05  # bf16: the same run up to rounding
+    assert abs(a.loss - b.loss) < 0.1
+
+
+SYN_SMALL = "synthetic:zipf?vocab=16&order=1&a=1.2&tokens=300000"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -28,8 +30,25 @@ def test_setup_uses_fused_adamw_autocast_and_compile():
     assert isinstance(run.optimizer, torch.optim.AdamW) and run.optimizer.defaults["fused"]
     assert run.step_model is not run.model  # compiled
     assert isinstance(run.autocast, torch.autocast)
+    assert run.batcher.mode == "device"  # the training split lives on the GPU: no per-step copy
     loss = train.train_step(run, 1e-3)
     assert torch.isfinite(loss) and loss.device.type == "cuda"
+
+
+@pytest.mark.parametrize("update", [
+    {"compile_mode": "reduce-overhead", "micro_batch_seqs": 16},  # CUDA graphs with 2 accumulated micro-batches
+    {"compile_mode": "max-autotune-no-cudagraphs"},
+    {"attention": "cudnn"},
+    {"attention": "flash", "compile": False},
+])
+def test_compile_modes_and_attention_kernels_train(update):
+    from calibrate import train
+
+    run = train.setup(gpu_spec(**update))
+    losses = [float(train.train_step(run, 1e-3)) for _ in range(6)]
+    assert all(map(math.isfinite, losses)) and losses[-1] < losses[0]
+    grads_gone = all(p.grad is None for p in run.model.parameters())
+    assert grads_gone  # zero_grad(set_to_none) after every step, CUDA graphs or not
 
 
 def test_gpu_probe_end_to_end_reports_mfu(tmp_path):
