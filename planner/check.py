@@ -69,15 +69,23 @@ def evaluate(inputs: Inputs) -> tuple[list[CheckResult], PlanMetrics]:
         tp, why = None, exc.message
     overhead = tp.gpus.token_overhead_fraction if tp else 0.0
     D_eff = D / (1.0 + overhead)  # a batch past the CBS buys the loss of fewer tokens (McCandlish E(B))
+    # training.tokens are the tokens TRAINED; the GPU plan reads its input as loss-equivalent tokens and
+    # trains D·(1 + overhead), so its time and money are scaled back to D tokens
+    g, scale = (tp.gpus if tp else None), 1.0 / (1.0 + overhead)
+    gpu_hours = g.gpu_hours * scale if g else None
+    cost = g.cost_usd * scale if g and g.cost_usd is not None else None
+    wall = g.wall_clock_s * scale if g else None
     loss = predicted_loss(inputs, N, D_eff)
     d_inf = plan.inference.tokens if plan.inference else 0.0
     lifetime = float(law.lifetime_flops(N, D, d_inf))
-    optimum = _optimum(inputs.params, loss, d_inf)
+    # the optimum reaching the loss this plan reaches under the SAME (point) law: a --confidence
+    # quantile moves the loss check, not the yardstick (else the optimum of a worse loss looks cheap)
+    optimum = _optimum(inputs.params, float(law.loss(N, D_eff, inputs.params)), d_inf)
     checks = [
         memory_check(tp, why, lim.min_memory_headroom),
-        budget("gpu_hours", tp and tp.gpus.gpu_hours, lim.max_gpu_hours, "GPU-h", "limits.max_gpu_hours", lim.warn_fraction),
-        budget("cost_usd", tp and tp.gpus.cost_usd, lim.max_cost_usd, "USD", "limits.max_cost_usd", lim.warn_fraction),
-        budget("wall_clock_s", tp and tp.gpus.wall_clock_s, lim.max_wall_clock_s, "s", "limits.max_wall_clock_s",
+        budget("gpu_hours", gpu_hours, lim.max_gpu_hours, "GPU-h", "limits.max_gpu_hours", lim.warn_fraction),
+        budget("cost_usd", cost, lim.max_cost_usd, "USD", "limits.max_cost_usd", lim.warn_fraction),
+        budget("wall_clock_s", wall, lim.max_wall_clock_s, "s", "limits.max_wall_clock_s",
                lim.warn_fraction),
         loss_check(loss, lim.target_loss, inputs, overhead),
         ratio_check("tokens_per_param", D / N, lim.max_tokens_per_param, "tokens/param", "limits.max_tokens_per_param"),
@@ -87,7 +95,7 @@ def evaluate(inputs: Inputs) -> tuple[list[CheckResult], PlanMetrics]:
     ]  # fmt: skip
     metrics = PlanMetrics(
         n_params=N, n_tokens=D, tokens_per_param=D / N, predicted_loss=loss, lifetime_flops=lifetime,
-        gpu_hours=tp and tp.gpus.gpu_hours, cost_usd=tp and tp.gpus.cost_usd, wall_clock_s=tp and tp.gpus.wall_clock_s,
+        gpu_hours=gpu_hours, cost_usd=cost, wall_clock_s=wall,
         memory_per_gpu_gib=tp and tp.gpus.memory.total_gib, batch_tokens=tp and tp.gpus.batch_tokens,
         critical_batch_tokens=tp and tp.batch.critical_batch_tokens, optimum_lifetime_flops=optimum,
     )  # fmt: skip
@@ -101,6 +109,12 @@ def predicted_loss(inputs: Inputs, N: float, D: float) -> float:
     values = sorted(float(law.loss(N, D, law.ChinchillaParams(*row))) for row in inputs.samples)
     index = min(len(values) - 1, round(inputs.confidence * (len(values) - 1)))
     return values[index]
+
+
+def over_optimum(p: law.ChinchillaParams, N: float, D: float, D_eff: float, d_inf: float) -> float | None:
+    """Lifetime FLOPs of (N, D) over those of the inference-aware optimum reaching L(N, D_eff), minus 1."""
+    optimum = _optimum(p, float(law.loss(N, D_eff, p)), d_inf)
+    return None if optimum is None else float(law.lifetime_flops(N, D, d_inf)) / optimum - 1.0
 
 
 def _optimum(p: law.ChinchillaParams, loss: float, d_inf: float) -> float | None:

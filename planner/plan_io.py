@@ -10,12 +10,14 @@ from typing import Any
 import yaml
 
 from planner import profiles, resolve
-from planner.check import Inputs
+from planner.check import Inputs, over_optimum
 from planner.errors import ConfigError
+from planner.laws.chinchilla import ChinchillaParams
 from planner.schemas.plan import PlanFile
 from planner.schemas.recommend import RecommendResult
 
 WRITE_MARGIN = 1.25  # --write-plan sets budget limits 25% above the recommendation (below the 90% warning)
+OPTIMUM_TOLERANCE = 0.05  # --write-plan: lifetime FLOPs at most 5 points above the recommendation's own
 
 
 @dataclass(frozen=True)
@@ -80,17 +82,30 @@ def baseline_bytes(plan_path: Path, baseline: str) -> tuple[str, bytes]:
 
 
 def plan_from_result(result: RecommendResult, law: str, batch_law: str) -> dict:
-    """A plan that reproduces a recommendation, with limits 25% above its budgets."""
+    """A plan that reproduces a recommendation, with limits 25% above its budgets.
+
+    It records the tokens the GPU plan really trains (a batch past the CBS needs more for the same
+    loss), and limits that the recommendation itself meets: a batch the user forced past the CBS, or a
+    cost-optimal allocation (which is off the FLOP optimum by design), widen their own limits to what
+    was accepted plus the usual margins, so that `planner check` passes the plan unchanged and guards
+    it from drifting further.
+    """
     g = result.gpu_plan
     assert g is not None and result.parallelism is not None
     s = g.shape
+    d_inf = result.inference.tokens
+    c = result.law
+    params = ChinchillaParams(E=c.E, A=c.A, B=c.B, alpha=c.alpha, beta=c.beta)
+    over = over_optimum(params, result.n_params, g.n_tokens_needed, result.n_tokens, d_inf)
+    batch_over = (result.batch_size_tokens / result.critical_batch_tokens
+                  if result.batch_size_tokens and result.critical_batch_tokens else 1.0)  # fmt: skip
     limits: dict[str, float] = {
         "max_gpu_hours": result.gpu_hours * WRITE_MARGIN,
         "max_wall_clock_s": result.wall_clock_s * WRITE_MARGIN,
         "target_loss": result.loss,
-        "max_tokens_per_param": result.tokens_per_param * WRITE_MARGIN,
-        "max_over_optimum": 0.05,
-        "max_batch_over_cbs": 1.0,
+        "max_tokens_per_param": g.n_tokens_needed / result.n_params * WRITE_MARGIN,
+        "max_over_optimum": max(OPTIMUM_TOLERANCE, (over or 0.0) + OPTIMUM_TOLERANCE),
+        "max_batch_over_cbs": max(1.0, batch_over * WRITE_MARGIN),
         "min_memory_headroom": 0.05,
     }
     if g.cost_usd is not None:
@@ -100,7 +115,7 @@ def plan_from_result(result: RecommendResult, law: str, batch_law: str) -> dict:
         "name": f"{result.law.name}-{result.n_params / 1e9:.3g}B",
         "model": {"params": result.n_params,
                   "shape": {k: s[k] for k in ("n_layers", "d_model", "n_heads", "d_ff", "vocab_size")}},
-        "training": {"tokens": result.n_tokens, "seq_len": s["seq_len"], "global_batch_tokens": result.batch_size_tokens,
+        "training": {"tokens": g.n_tokens_needed, "seq_len": s["seq_len"], "global_batch_tokens": result.batch_size_tokens,
                      "gpu": result.gpu, "n_gpus": result.n_gpus, "dtype": g.dtype,
                      "zero_stage": result.parallelism.zero_stage, "recompute": g.recompute, "mfu": g.mfu,
                      "price_usd_per_hour": g.price_usd_per_hour},

@@ -105,6 +105,24 @@ def test_write_plan_round_trip(cli, tmp_path):
     assert r.code == 7 and statuses(r.json)["gpu_hours"] == "fail"  # the GPU-hour limit it was written with
 
 
+@pytest.mark.parametrize("flags", [
+    ("--objective", "cost"),  # off the FLOP optimum by design: its own over-optimum becomes the limit
+    ("--batch-tokens", "8e6"),  # forced past the CBS: trains more tokens for the same loss
+    ("--gpus", "64"),
+])
+def test_write_plan_passes_its_own_check(cli, tmp_path, flags):
+    path = tmp_path / "written.yaml"
+    r = cli("recommend", "--target-loss", "2.3", "--inference-tokens", "1e12", *flags, "--write-plan", str(path),
+            "--json")
+    assert r.code == 0, r.stderr
+    written = yaml.safe_load(path.read_text())
+    assert written["training"]["tokens"] == pytest.approx(r.json["gpu_plan"]["n_tokens_needed"])  # tokens trained
+    check = cli("check", str(path), "--format", "json")
+    assert check.code == 0 and set(statuses(check.json).values()) == {"pass"}, check.stdout
+    metrics = check.json["plans"][0]["metrics"]
+    assert metrics["gpu_hours"] == pytest.approx(r.json["gpu_hours"], rel=0.02)  # the same run, the same hours
+
+
 @pytest.mark.parametrize(
     "mutate, needle",
     [
@@ -157,6 +175,11 @@ def test_confidence_uses_the_laws_bootstrap_draws(cli, tmp_path, plan):
     point = cli("check", str(path), "--format", "json").json["plans"][0]["metrics"]["predicted_loss"]
     bound = cli("check", str(path), "--format", "json", "--confidence", "0.95").json["plans"][0]["metrics"]
     assert bound["predicted_loss"] > point + 0.1
+    # the bound moves the loss check only: the optimum is still the one at the plan's point-estimate loss
+    report = cli("check", str(path), "--format", "json", "--confidence", "0.95").json["plans"][0]
+    plain = cli("check", str(path), "--format", "json").json["plans"][0]
+    over = {r["name"]: r["value"] for r in report["checks"]}["lifetime_over_optimum"]
+    assert over == pytest.approx({r["name"]: r["value"] for r in plain["checks"]}["lifetime_over_optimum"])
 
 
 def test_baseline_file_and_git_ref(cli, tmp_path, plan):
