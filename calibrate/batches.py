@@ -8,7 +8,7 @@ Three ways to build a batch, chosen once per probe:
     host     (CPU) numpy gathers the windows from the token array, torch wraps them without a copy.
     device   (CUDA, DEFAULT when the training split fits under `device_budget_bytes`): the split is
              uploaded once (int16 when the vocabulary fits 16 bits, read back as `& 0xFFFF`, else
-             int32); the start offsets of CHUNK_STEPS steps are computed on the host and uploaded
+             int32); the start offsets of up to CHUNK_STEPS steps are computed on the host and uploaded
              in one copy, and each batch is one gather kernel on the GPU. No per-step host work
              beyond launching it, and no per-step host-to-device copy, which from pageable memory
              would wait for the GPU queue every step (CUDA runtime, "API synchronization behavior").
@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-CHUNK_STEPS = 512  # steps of start offsets uploaded per host-to-device copy
+CHUNK_STEPS = 512  # steps of start offsets uploaded per host-to-device copy, at most
+CHUNK_OFFSETS = 1 << 20  # ... and at most this many offsets (8 MB) per copy
 PINNED_SLOTS = 4  # ring of pinned staging buffers (the pinned mode)
 
 
@@ -50,6 +51,7 @@ class Batcher:
             raise ValueError(f"unknown batch mode {mode!r}")
         self.mode = mode
         self._chunks: dict[int, torch.Tensor] = {}
+        self.chunk_steps = max(1, min(CHUNK_STEPS, CHUNK_OFFSETS // (accum * n_seqs)))
         if mode == "device":
             self._dev_tokens = self._upload(tokens)
             self._window = torch.arange(seq_len + 1, device=device)
@@ -88,18 +90,18 @@ class Batcher:
         return out
 
     def _chunk(self, step: int) -> torch.Tensor:
-        """Start offsets of CHUNK_STEPS steps x accum micro-batches, on the device (one upload)."""
-        c = step // CHUNK_STEPS
+        """Start offsets of chunk_steps steps x accum micro-batches, on the device (one upload)."""
+        c = step // self.chunk_steps
         if c not in self._chunks:
             if len(self._chunks) >= 2:  # keep the current and one other (a branch goes back in steps)
                 self._chunks.pop(next(iter(self._chunks)))
             host = np.stack([np.stack([self._starts(s, m) for m in range(self.accum)])
-                             for s in range(c * CHUNK_STEPS, (c + 1) * CHUNK_STEPS)])
+                             for s in range(c * self.chunk_steps, (c + 1) * self.chunk_steps)])
             self._chunks[c] = torch.from_numpy(host).to(self.device)
         return self._chunks[c]
 
     def _gather_on_device(self, step: int, micro: int) -> torch.Tensor:
-        s = self._chunk(step)[step % CHUNK_STEPS, micro]
+        s = self._chunk(step)[step % self.chunk_steps, micro]
         w = self._dev_tokens[s[:, None] + self._window].long()
         return w if self.wide else w & 0xFFFF
 

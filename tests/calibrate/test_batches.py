@@ -77,3 +77,13 @@ def test_norm_tap_hook_sums_every_bucket(tmp_path):
         assert len(calls) > 1, calls
     finally:
         tdist.destroy_process_group()
+
+
+def test_big_micro_batches_upload_fewer_steps_per_chunk(monkeypatch):
+    monkeypatch.setattr(batches, "CHUNK_OFFSETS", 24)  # 2 steps of 3 micro-batches of 4 windows
+    tokens = np.random.default_rng(1).integers(0, 300, size=3_000).astype(np.uint16)
+    host, dev = batcher(tokens, "host"), batcher(tokens, "device")
+    assert dev.chunk_steps == 2
+    for step in range(7):
+        for micro in range(3):
+            assert torch.equal(host.get(step, micro)[0], dev.get(step, micro)[0])
