@@ -1,7 +1,5 @@
 """Shared pydantic configuration for every schema."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field

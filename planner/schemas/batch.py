@@ -7,8 +7,6 @@ batch-laws.md §0), so constants are never mixed across definitions without conv
 (`planner.laws.batch.bcrit_from_cbs`).
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -43,7 +41,7 @@ class PowerLaw(Strict):
     notes: str | None = None
 
     @model_validator(mode="after")
-    def _units(self) -> PowerLaw:
+    def _units(self) -> "PowerLaw":
         if set(self.input_units) != set(self.exponents):
             raise ValueError("input_units must name exactly the variables in exponents")
         if self.output_unit == "sequences" and self.sequence_length is None:
@@ -92,7 +90,7 @@ class BatchLawProfile(Strict):
     )
 
     @model_validator(mode="after")
-    def _zhang_reference(self) -> BatchLawProfile:
+    def _zhang_reference(self) -> "BatchLawProfile":
         if self.definition == "zhang-20pct":
             missing = [
                 k
@@ -106,7 +104,7 @@ class BatchLawProfile(Strict):
             raise ValueError("law ids must be unique within a profile")
         return self
 
-    def law(self, law_id: str) -> PowerLaw:
+    def law(self, law_id: str) -> "PowerLaw":
         """The law with this id; KeyError lists the ids this profile has."""
         for law in self.laws:
             if law.id == law_id:

@@ -5,8 +5,6 @@ vendor label; bandwidths are per accelerator with their direction in the field n
 traces to the `source` list (shared reference hardware.md / hardware.yaml).
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field

@@ -1,7 +1,5 @@
 """Loss-law profiles (`profiles/laws/*.yaml`): L(N, D) = E + A/N^alpha + B/D^beta with provenance."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -44,7 +42,7 @@ class LawUncertainty(Strict):
     method: str | None = Field(default=None, description="how the uncertainty was obtained")
 
     @model_validator(mode="after")
-    def _shapes(self) -> LawUncertainty:
+    def _shapes(self) -> "LawUncertainty":
         for row in self.samples or []:
             if len(row) != 5:
                 raise ValueError("each sample must be [E, A, B, alpha, beta]")

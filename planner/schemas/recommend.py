@@ -1,7 +1,5 @@
 """Request and result of `planner recommend` (the JSON contract; keys listed in the README are stable)."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -55,7 +53,7 @@ class RecommendRequest(Strict):
     cost: CostInputs | None = None
 
     @model_validator(mode="after")
-    def _one_mode(self) -> RecommendRequest:
+    def _one_mode(self) -> "RecommendRequest":
         given = [k for k in ("target_loss", "compute_flops", "n_params") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("exactly one of target_loss, compute_flops, n_params is required")
