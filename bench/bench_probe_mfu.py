@@ -27,7 +27,7 @@ accumulation from 50M up, which is how the planner's probes really run), `--micr
 sequences per forward, `--batch-mult K` scales the table's batch, `--no-compile`, `--pack-k 2,4,8`,
 `--pack-seconds S`, `--steps N --min-seconds S`; for the planner trainer only, `--compile-mode
 max-autotune-no-cudagraphs|reduce-overhead|max-autotune` and `--attention cudnn|flash|efficient`
-(the plain loop stays the h100-probe-mfu.md baseline).
+(the plain loop stays the h100-probe-mfu.md baseline); `--head-dim 128` changes both loops' shapes.
 
 What it measures, per probe shape of h100-probe-mfu.md (layers x d = 4x256 ... 16x1024, head dim 64,
 vocab 256, sequence 1024, batch 64/64/64/32/32/16 sequences), all in this one process:
@@ -135,6 +135,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--compile-mode", default="default",
                     choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
                     help="torch.compile mode of the PLANNER trainer (the plain loop keeps the default)")
+    ap.add_argument("--head-dim", type=int, default=None,
+                    help="attention head dimension of BOTH loops (default 64; 128 suits H100 attention kernels)")
     ap.add_argument("--attention", default="auto", choices=("auto", "flash", "cudnn", "efficient", "math"),
                     help="SDPA kernel of the PLANNER trainer on CUDA (the plain loop keeps PyTorch's choice)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps (compile included)")
@@ -180,14 +182,18 @@ def selected_shapes(args) -> list[tuple[int, int, int]]:
     for item in args.sizes.lower().replace("×", "x").split(","):
         L, d, *b = (int(v) for v in item.split("x"))
         if not b:
-            total = pp.shape_params(pp.Shape(L, d, n_heads(d, args.tiny)), args.vocab, args.seq_len)[0]
+            total = pp.shape_params(pp.Shape(L, d, n_heads(d, args)), args.vocab, args.seq_len)[0]
             b = [known.get((L, d)) or pp.max_micro_seqs(total, args.seq_len)]
         out.append((L, d, b[0]))
     return out
 
 
-def n_heads(d: int, tiny: bool) -> int:
-    return max(1, d // 32) if tiny else max(1, d // 64)  # head dim 64 (32 for the tiny shapes)
+def n_heads(d: int, args) -> int:
+    """Heads at the head dimension asked (default 64, as in h100-probe-mfu.md; 32 for the tiny shapes)."""
+    head_dim = args.head_dim or (32 if args.tiny else 64)
+    if d % head_dim:
+        raise SystemExit(f"d_model {d} is not a multiple of --head-dim {head_dim}")
+    return max(1, d // head_dim)
 
 
 def peak_flops(args) -> tuple[float, str]:
@@ -224,7 +230,7 @@ def probe_spec(L: int, d: int, batch: int, args, peak: float):
     s = pp.Setting(device=args.device, vocab_size=args.vocab, seq_len=args.seq_len, data=data_source(args),
                    data_vocab_size=None, peak_flops_per_s=peak, mfu_prior=0.4 if args.device == "cuda" else None,
                    eval_tokens=4 * args.seq_len, dtype=args.dtype, compile=args.compile)
-    spec = pp.ladder_probe(pp.Shape(L, d, n_heads(d, args.tiny)), s)
+    spec = pp.ladder_probe(pp.Shape(L, d, n_heads(d, args)), s)
     update = {"max_epochs": 1e12,  # no "repeats the data" warning: the benchmark trains a few steps only
               "compile_mode": args.compile_mode, "attention": args.attention}
     if args.batch == "table":
@@ -373,7 +379,7 @@ def measure_plain(L: int, d: int, batch: int, args, peak: float) -> dict:
     if args.device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    cfg = GPTConfig(L, d, n_heads(d, args.tiny), args.vocab, args.seq_len)
+    cfg = GPTConfig(L, d, n_heads(d, args), args.vocab, args.seq_len)
     dev = torch.device(args.device)
     model = GPT(cfg).to(dev)
     opt = torch.optim.AdamW(model.param_groups(0.1), lr=3e-4, betas=(0.9, 0.95), fused=args.device == "cuda")
@@ -604,7 +610,7 @@ def render(result: dict) -> str:
     head = (f"Device: {m.get('device_name')} ({m.get('device')}), torch {m.get('torch')}, peak "
             f"{m.get('peak_flops'):.4g} FLOP/s ({m.get('peak_source')}); seq {m.get('seq_len')}, vocab "
             f"{m.get('vocab')}, {m.get('dtype')}, compile {m.get('compile')} (planner mode "
-            f"{m.get('compile_mode', 'default')}, attention {m.get('attention', 'auto')}), batch mode {m.get('batch_mode')}{mult}; "
+            f"{m.get('compile_mode', 'default')}, attention {m.get('attention', 'auto')}), head dim {m.get('head_dim', 64)}, batch mode {m.get('batch_mode')}{mult}; "
             f"{m.get('warmup')} warm-up steps, then >= {m.get('steps')} steps and >= {m.get('min_seconds')} s timed.")
     parts = [head, ""]
     if result["rows"]:
@@ -646,7 +652,7 @@ def bench(args) -> dict:
     result = {"meta": {"device": args.device, "device_name": torch.cuda.get_device_name() if args.device == "cuda"
                        else "cpu", "torch": torch.__version__, "peak_flops": peak, "peak_source": source,
                        "seq_len": args.seq_len, "vocab": args.vocab, "dtype": args.dtype, "compile": args.compile,
-                       "compile_mode": args.compile_mode, "attention": args.attention,
+                       "compile_mode": args.compile_mode, "attention": args.attention, "head_dim": args.head_dim or 64,
                        "batch_mode": args.batch, "batch_mult": args.batch_mult, "warmup": args.warmup, "steps": args.steps,
                        "min_seconds": args.min_seconds, "pack_seconds": args.pack_seconds, "data": data_source(args)},
               "rows": [], "pack": [], "skipped": []}
