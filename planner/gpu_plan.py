@@ -254,16 +254,58 @@ def _wall_clock_s(ctx: _Ctx, n_gpus: int, batch_tokens: float) -> tuple[float, f
     return training_wall_clock_s(ctx.n_params, n_tokens, n_gpus, ctx.peak, ctx.mfu), overhead
 
 
-def _infeasible_fit(ctx: _Ctx, what: str) -> InfeasibleError:
-    tp, pp = _splits(ctx)[-1]
-    return InfeasibleError(
-        f"{what}: the model does not fit in {ctx.hw.name} memory even at TP={tp} x PP={pp}",
-        hint="use a ZeRO stage up to 3, full recomputation, a shorter sequence, or a device with more memory",
-    )
+def _infeasible_fit(ctx: _Ctx, what: str, tried: list[tuple[int, int]], flag: str | None = None,
+                    n_gpus: int = 0) -> InfeasibleError:
+    """Nothing fits: name the largest split actually tried (the GPU count or cap limits it) and, when `flag`
+    (--gpus or --max-gpus) set that limit, the fewest GPUs above it that do fit."""
+    tp, pp = tried[-1]
+    hint = "use a ZeRO stage up to 3, full recomputation, a shorter sequence, or a device with more memory"
+    fits = _fewest_gpus_above(ctx, n_gpus, fixed=flag == "--gpus") if flag else None
+    if fits is not None:
+        hint = f"give {flag} {fits.n_gpus} (TP={fits.tp} x PP={fits.pp} x data {fits.dp} fits), or {hint}"
+    return InfeasibleError(f"{what}: the model does not fit in {ctx.hw.name} memory even at TP={tp} x PP={pp}",
+                           hint=hint)
+
+
+def _fewest_gpus_above(ctx: _Ctx, n_gpus: int, fixed: bool) -> _Layout | None:
+    """The layout with the fewest GPUs above n_gpus that fits memory, as `_fixed` (fixed) or `_max_parallel`
+    (data-parallel ranks divide the batch) would build it; None if there is none."""
+    best = None
+    for tp, pp in _splits(ctx):
+        first = n_gpus // (tp * pp) + 1
+        layout = _fewest_ranks(ctx, tp, pp, first) if fixed else _fewest_dividing_ranks(ctx, tp, pp, first)
+        if layout is not None and (best is None or layout.n_gpus < best.n_gpus):
+            best = layout
+    return best
+
+
+def _fewest_dividing_ranks(ctx: _Ctx, tp: int, pp: int, first: int) -> _Layout | None:
+    """Fewest data-parallel ranks from `first` on that divide the batch (as `_max_parallel` picks them) and fit."""
+    for dp in range(first, ctx.batch_seq + 1):
+        if ctx.batch_seq % dp == 0:
+            layout = _layout(ctx, tp, pp, dp, ctx.batch_seq)
+            if layout is not None:
+                return layout
+    return None
+
+
+def _fewest_ranks(ctx: _Ctx, tp: int, pp: int, first: int) -> _Layout | None:
+    """Fewest data-parallel ranks from `first` on at which a split fits: memory per GPU falls as ranks grow
+    (ZeRO shards more, each rank holds fewer sequences), so doubling then bisection finds it."""
+    lo, dp, bound = None, first, 10**7 // (tp * pp)  # lo: the largest dp known not to fit
+    while dp <= bound and _layout(ctx, tp, pp, dp, _batch_for(ctx, dp)) is None:
+        lo, dp = dp, dp * 2
+    if dp > bound:
+        return None
+    while lo is not None and dp - lo > 1:
+        mid = (lo + dp) // 2
+        lo, dp = (lo, mid) if _layout(ctx, tp, pp, mid, _batch_for(ctx, mid)) is not None else (mid, dp)
+    return _layout(ctx, tp, pp, dp, _batch_for(ctx, dp))
 
 
 def _max_parallel(ctx: _Ctx) -> _Layout:
     """Nothing fixed: one sequence per rank (A = 1), dp = batch, capped by max_gpus."""
+    tried = []
     for tp, pp in _splits(ctx):
         dp = ctx.batch_seq
         if ctx.opt.max_gpus is not None:
@@ -271,23 +313,26 @@ def _max_parallel(ctx: _Ctx) -> _Layout:
             if cap < 1:
                 continue
             dp = max(d for d in range(1, min(dp, cap) + 1) if ctx.batch_seq % d == 0)
+        tried.append((tp, pp))
         layout = _layout(ctx, tp, pp, dp, ctx.batch_seq)
         if layout is not None:
             return layout
-    raise _infeasible_fit(ctx, "no layout")
+    if ctx.opt.max_gpus is None:
+        raise _infeasible_fit(ctx, "no layout", tried)
+    raise _infeasible_fit(ctx, f"at most {ctx.opt.max_gpus} GPUs", tried, "--max-gpus", ctx.opt.max_gpus)
 
 
 def _fixed(ctx: _Ctx, n_gpus: int) -> _Layout:
     """Fixed GPU count: the smallest split that divides n_gpus and fits; the batch grows if dp exceeds it."""
     if n_gpus < 1:
         raise UsageError(f"n_gpus must be at least 1, got {n_gpus}")
-    for tp, pp in _splits(ctx):
-        if n_gpus % (tp * pp) == 0:
-            dp = n_gpus // (tp * pp)
-            layout = _layout(ctx, tp, pp, dp, _batch_for(ctx, dp))
-            if layout is not None:
-                return layout
-    raise _infeasible_fit(ctx, f"{n_gpus} GPUs")
+    tried = [(tp, pp) for tp, pp in _splits(ctx) if n_gpus % (tp * pp) == 0]  # (1, 1) always divides
+    for tp, pp in tried:
+        dp = n_gpus // (tp * pp)
+        layout = _layout(ctx, tp, pp, dp, _batch_for(ctx, dp))
+        if layout is not None:
+            return layout
+    raise _infeasible_fit(ctx, f"{n_gpus} GPU{'s' if n_gpus > 1 else ''}", tried, "--gpus", n_gpus)
 
 
 def _deadline(ctx: _Ctx, deadline_s: float) -> _Layout:
@@ -382,9 +427,11 @@ def _memory(ctx: _Ctx, m: MemoryBreakdown) -> MemoryPerGpu:
 def _warnings(ctx: _Ctx, layout: _Layout, batch_tokens: float, overhead: float) -> tuple[str, ...]:
     notes = []
     if overhead > 0:
+        # past 100x a percentage is unreadable (it once printed 38 digits): give the factor instead
+        more = f"{overhead:.1%} more tokens" if overhead < 100 else f"{1.0 + overhead:,.0f}x the tokens"
         notes.append(
             f"batch {batch_tokens:.3g} tokens exceeds the CBS {ctx.cbs_tokens:.3g}: "
-            f"{overhead:.1%} more tokens for the same loss (McCandlish B_crit {ctx.bcrit_tokens:.3g})"
+            f"{more} for the same loss (McCandlish B_crit {ctx.bcrit_tokens:.3g})"
         )
     if layout.batch_seq != ctx.batch_seq:
         notes.append(
@@ -397,6 +444,9 @@ def _warnings(ctx: _Ctx, layout: _Layout, batch_tokens: float, overhead: float) 
 
 def _result(ctx: _Ctx, mode: str, dtype: str, layout: _Layout) -> GpuPlan:
     row = _row(ctx, layout)
+    if row.cost_usd is not None and not math.isfinite(row.cost_usd):
+        raise InfeasibleError("the training cost overflows floating point (more than 1.8e308 USD)",
+                              hint="check --train-price (USD per GPU-hour)")
     needed = ctx.n_tokens * (1.0 + row.token_overhead_fraction)
     return GpuPlan(
         mode=mode,

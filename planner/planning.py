@@ -13,6 +13,7 @@ Under the cost objective the inference demand enters as Sardana et al.'s effecti
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from planner.errors import InfeasibleError, UsageError
@@ -29,6 +30,11 @@ from planner.schemas.recommend import (
 )
 
 EXTREME_TOKENS_PER_PARAM = 1000.0
+# Validity floor of a model (README, `planner recommend`). The smallest models any loss law has been fitted
+# to are ~1e3 parameters: Kaplan et al. 2020 go down to 768 non-embedding parameters, and
+# `planner calibrate --preset smoke` fits 9k-54k (Chinchilla's own fits start at 44M). Below it the laws
+# return fractions of a parameter; a smaller --params is a usage error, a smaller result is infeasible.
+MIN_PARAMS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ def effective_tokens(request: RecommendRequest) -> float:
     assert c is not None
     c_train = law.cost_per_flop(c.train_price_usd_per_hour, c.train_peak_flops_per_s)
     c_inf = law.cost_per_flop(c.inference_price_usd_per_hour, c.inference_peak_flops_per_s)
-    return law.effective_inference_tokens(
+    t_eff = law.effective_inference_tokens(
         c_inf / c_train,
         c.train_mfu,
         request.inference.input_tokens,
@@ -57,6 +63,12 @@ def effective_tokens(request: RecommendRequest) -> float:
         request.inference.output_tokens,
         c.decode_mfu,
     )
+    if not math.isfinite(t_eff):  # e.g. --train-price 1e-300: serving costs ~inf training FLOPs per token
+        raise InfeasibleError(
+            "the cost objective's effective inference tokens T_eff overflow floating point",
+            hint="check --train-price and --inference-price: their ratio, times the inference demand, is beyond 1e308",
+        )
+    return t_eff
 
 
 def solve(request: RecommendRequest, p: law.ChinchillaParams, d_eff: float) -> Solution:
@@ -70,6 +82,7 @@ def solve(request: RecommendRequest, p: law.ChinchillaParams, d_eff: float) -> S
             )
         N, D = law.lifetime_optimal(request.compute_flops, request.inference.tokens, p)
         ell = float(law.loss(N, D, p))
+        _require_resolvable(ell, p, f"a lifetime budget of {request.compute_flops:.4g} FLOPs", "a smaller --compute")
         bN, bD = law.frontier_point(ell, p)
         return Solution(N, D, ell, float(bN), float(bD), "frontier model at the loss the budget reaches")
     if mode == "target_loss":
@@ -80,13 +93,59 @@ def solve(request: RecommendRequest, p: law.ChinchillaParams, d_eff: float) -> S
         bN = request.n_params
         bD = float(law.frontier_tokens(bN, p))
         ell = float(law.loss(bN, bD, p))
+        _require_resolvable(ell, p, f"a model of {bN:.4g} parameters trained to the law's frontier", "a smaller --params")
         desc = "the given model size trained to the law's frontier"
     else:
         bN, bD = request.n_params, request.n_tokens
         ell = float(law.loss(bN, bD, p))
+        _require_resolvable(ell, p, f"{bN:.4g} parameters on {bD:.4g} tokens", "a smaller --params or --tokens")
         desc = "the given configuration"
     N, D = law.inference_optimal(ell, d_eff, p)
     return Solution(N, D, ell, float(bN), float(bD), desc)
+
+
+def _require_resolvable(ell: float, p: law.ChinchillaParams, given: str, smaller: str) -> None:
+    """A loss the inputs imply (no target was given) must lie above E in floating point, or no model reaches it."""
+    if not ell > p.E:
+        raise InfeasibleError(
+            f"{given} reaches loss {ell:.6g}, the law's irreducible loss E = {p.E:g} to double precision",
+            hint=f"give {smaller}: the law cannot tell models this large apart (or use --target-loss above E)",
+        )
+
+
+def require_floors(request: RecommendRequest, sol: Solution, p: law.ChinchillaParams, min_tokens: float) -> None:
+    """The recommendation must be a trainable model: N >= MIN_PARAMS, D >= one training step (min_tokens)."""
+    larger = {"target_loss": "a lower target loss", "compute": "a larger --compute", "params": "a larger --params",
+              "evaluate": "a larger --params or --tokens"}[request.mode]
+    slack = 1.0 - 1e-9  # the solvers' round-off: `--params 1000` comes back as 999.9999999999 or 1000.0000000001
+    if sol.n_params < MIN_PARAMS * slack:
+        n = MIN_PARAMS
+        d = float(law.frontier_tokens(n, p))
+        smallest = f"the law's frontier model of {n:,.0f} parameters trains on {d:.3g} tokens"
+        hint = {
+            "target_loss": f"choose {larger}: {smallest} and reaches {float(law.loss(n, d, p)):.4g}",
+            "compute": f"give {larger}: {smallest}, {6.0 * n * d:.2g} FLOPs (more with inference demand)",
+        }.get(request.mode, f"give {larger}, or less inference demand")
+        raise InfeasibleError(
+            f"the recommendation at loss {sol.loss:.4g} has {sol.n_params:.3g} parameters, below the floor of "
+            f"{MIN_PARAMS:,.0f} that scaling laws are fitted to",
+            hint=hint,
+        )
+    if sol.n_tokens < min_tokens * slack:
+        raise InfeasibleError(
+            f"the recommendation at loss {sol.loss:.4g} trains on {sol.n_tokens:.3g} tokens, less than one "
+            f"training step ({min_tokens:.4g} tokens)",
+            hint=f"lower --batch-tokens or --seq-len, or ask for {larger}",
+        )
+
+
+def _require_finite(unit: str = "FLOPs", hint: str = "give smaller --params, --tokens, --compute or inference demand",
+                    **values: float) -> None:
+    """Counts past the float range (~1.8e308) are inf; say so instead of printing inf and nan%."""
+    for what, value in values.items():
+        if not math.isfinite(value):
+            raise InfeasibleError(f"the {what.replace('_', ' ')} {unit} overflow floating point (more than 1.8e308)",
+                                  hint=hint)
 
 
 def _flops(N: float, D: float, d_inf: float) -> tuple[float, float, float]:
@@ -122,13 +181,20 @@ def recommend(
     p: law.ChinchillaParams,
     identity: LawIdentity,
     samples: list[list[float]] | None = None,
+    min_tokens: float = 1.0,
 ) -> RecommendResult:
-    """Solve the request under one law; add 5/50/95% bands when the law carries bootstrap samples."""
+    """Solve the request under one law; add 5/50/95% bands when the law carries bootstrap samples.
+
+    min_tokens: the fewest training tokens a run can have (one step of the batch); a recommendation below it,
+    or below MIN_PARAMS parameters, raises InfeasibleError.
+    """
     d_eff = effective_tokens(request)
     sol = solve(request, p, d_eff)
+    require_floors(request, sol, p, min_tokens)
     d_inf = request.inference.tokens
     train, inference, total = _flops(sol.n_params, sol.n_tokens, d_inf)
     b_train, b_inf, b_total = _flops(sol.baseline_n_params, sol.baseline_n_tokens, d_inf)
+    _require_finite(recommended_lifetime=total, baseline_lifetime=b_total)
     baseline = Baseline(
         n_params=sol.baseline_n_params,
         n_tokens=sol.baseline_n_tokens,
@@ -142,6 +208,8 @@ def recommend(
     if request.objective == "cost":
         c_train, c_inf = _cost(request, sol.n_params, sol.n_tokens)
         cb_train, cb_inf = _cost(request, sol.baseline_n_params, sol.baseline_n_tokens)
+        _require_finite("USD", "check --train-price and --inference-price", recommended_lifetime=c_train + c_inf,
+                        baseline_lifetime=cb_train + cb_inf)
         cost_usd = CostBreakdown(train=c_train, inference=c_inf, total=c_train + c_inf)
         baseline = baseline.model_copy(update={"cost_usd": BaselineCost(total=cb_train + cb_inf)})
         savings = (cb_train + cb_inf - cost_usd.total) / (cb_train + cb_inf)

@@ -6,12 +6,14 @@ profiles (through :mod:`planner.profiles`) but computes nothing beyond units.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from planner import profiles, units
 from planner.defaults import B_OPT_LAW, DEFAULT_BATCH_LAW, DEFAULT_GPU, DEFAULT_LAW
 from planner.errors import ConfigError, UsageError
 from planner.laws.chinchilla import ChinchillaParams
+from planner.planning import MIN_PARAMS
 from planner.schemas.hardware import HardwareProfile
 from planner.schemas.laws import LawProfile
 from planner.schemas.recommend import (
@@ -76,6 +78,8 @@ def _flag(name: str) -> str:
 
 def recommend_request(flags: RecommendFlags) -> RecommendRequest:
     """Validate the flags of `planner recommend` into a request (profiles loaded for the cost objective)."""
+    if flags.tokens is not None and flags.params is None:  # first: `--tokens 1T` alone names no mode
+        raise UsageError("--tokens needs --params", hint="--params 7B --tokens 1.4T evaluates that configuration")
     modes = [n for n in ("target_loss", "compute", "params") if getattr(flags, n) is not None]
     if len(modes) != 1:
         given = ", ".join(_flag(m) for m in modes) or "none"
@@ -83,8 +87,6 @@ def recommend_request(flags: RecommendFlags) -> RecommendRequest:
             f"give exactly one of --target-loss, --compute, --params (given: {given})",
             hint="e.g. planner recommend --target-loss 2.3 --inference-tokens 2e12",
         )
-    if flags.tokens is not None and flags.params is None:
-        raise UsageError("--tokens needs --params", hint="--params 7B --tokens 1.4T evaluates that configuration")
     if flags.objective not in ("flops", "cost"):
         raise UsageError(f"--objective: expected 'flops' or 'cost' (not {flags.objective!r})", hint="--objective cost")
     if flags.objective == "flops":
@@ -94,12 +96,15 @@ def recommend_request(flags: RecommendFlags) -> RecommendRequest:
                 f"{', '.join(stray)} only apply to --objective cost",
                 hint="add --objective cost, or drop those flags",
             )
+    check_counts(flags)
+    check_names(flags)
     target = units.parse_quantity(flags.target_loss, "--target-loss") if flags.target_loss is not None else None
+    n_params, n_tokens = model_size(flags)
     return RecommendRequest(
         target_loss=target,
         compute_flops=_opt(flags.compute, "--compute"),
-        n_params=_opt(flags.params, "--params"),
-        n_tokens=_opt(flags.tokens, "--tokens"),
+        n_params=n_params,
+        n_tokens=n_tokens,
         inference=inference_demand(flags),
         objective=flags.objective,  # type: ignore[arg-type]
         cost=cost_inputs(flags) if flags.objective == "cost" else None,
@@ -108,6 +113,59 @@ def recommend_request(flags: RecommendFlags) -> RecommendRequest:
 
 def _opt(text: str | None, flag: str) -> float | None:
     return None if text is None else units.parse_quantity(text, flag)
+
+
+def model_size(flags: RecommendFlags) -> tuple[float | None, float | None]:
+    """--params and --tokens, at or above the floors: MIN_PARAMS parameters, one training step of tokens."""
+    n_params = _opt(flags.params, "--params")
+    n_tokens = _opt(flags.tokens, "--tokens")
+    if n_params is not None and n_params < MIN_PARAMS:
+        raise UsageError(
+            f"--params: {flags.params} is below the floor of {MIN_PARAMS:,.0f} parameters",
+            hint=f"no scaling law is fitted to models below ~{MIN_PARAMS:,.0f} parameters (README, `planner "
+                 "recommend`); give e.g. --params 7B",
+        )
+    step = min_training_tokens(flags)
+    if n_tokens is not None and n_tokens < step:
+        where = "the --batch-tokens batch" if flags.batch_tokens is not None else f"a sequence of --seq-len {flags.seq_len}"
+        raise UsageError(
+            f"--tokens: {flags.tokens} is less than one training step ({step:.4g} tokens: {where})",
+            hint="give at least one step of tokens, e.g. --tokens 1.4T",
+        )
+    return n_params, n_tokens
+
+
+def check_counts(flags: RecommendFlags) -> None:
+    """The integer knobs: --gpus, --max-gpus, --seq-len and --vocab-size are counts of at least 1."""
+    for name in ("gpus", "max_gpus", "seq_len", "vocab_size"):
+        value = getattr(flags, name)
+        if value is not None and value < 1:
+            raise UsageError(f"{_flag(name)}: must be at least 1, got {value}", hint=f"give {_flag(name)} a positive count")
+
+
+def check_names(flags: RecommendFlags) -> None:
+    """A profile or dtype flag given as '' names nothing (it is not "not given", nor the current directory)."""
+    for name in ("law", "batch_law", "gpu", "train_gpu", "inference_gpu", "train_dtype", "inference_dtype"):
+        value = getattr(flags, name)
+        if value is not None and not value.strip():
+            what = "a dtype, e.g. bf16" if name.endswith("dtype") else "a profile name or a YAML path"
+            raise UsageError(f"{_flag(name)}: empty value", hint=f"give {_flag(name)} {what}, or leave it out")
+
+
+def min_training_tokens(flags: RecommendFlags) -> float:
+    """The fewest tokens a run can train on: one step of the global batch (--batch-tokens, rounded to whole
+    sequences as the batch plan rounds it), or one sequence of --seq-len when the batch is recommended."""
+    batch = batch_tokens(flags)
+    return float(flags.seq_len * (1 if batch is None else round(batch / flags.seq_len)))
+
+
+def batch_tokens(flags: RecommendFlags) -> float | None:
+    """--batch-tokens, at least one sequence of --seq-len (the plan rounds it to whole sequences)."""
+    batch = _opt(flags.batch_tokens, "--batch-tokens")
+    if batch is not None and batch < flags.seq_len:
+        raise UsageError(f"--batch-tokens: {flags.batch_tokens} is less than one sequence of --seq-len {flags.seq_len}",
+                         hint=f"give at least {flags.seq_len} tokens, or a shorter --seq-len")
+    return batch
 
 
 def inference_demand(flags: RecommendFlags) -> InferenceDemand:
@@ -145,9 +203,9 @@ def inference_demand(flags: RecommendFlags) -> InferenceDemand:
 def cost_inputs(flags: RecommendFlags) -> CostInputs:
     """Resolve accelerators, dtypes, MFUs and prices; profile values fill what the flags leave out."""
     train = load_hardware(training_gpu_name(flags)).profile
-    serve = load_hardware(flags.inference_gpu or DEFAULT_GPU).profile
-    train_dtype = flags.train_dtype or DEFAULT_TRAIN_DTYPE
-    inference_dtype = flags.inference_dtype or DEFAULT_INFERENCE_DTYPE
+    serve = load_hardware(_first(flags.inference_gpu, DEFAULT_GPU)).profile
+    train_dtype = _first(flags.train_dtype, DEFAULT_TRAIN_DTYPE)
+    inference_dtype = _first(flags.inference_dtype, DEFAULT_INFERENCE_DTYPE)
     train_price = _price(flags.train_price, train, "--train-price")
     serve_price = _price(flags.inference_price, serve, "--inference-price")
     return CostInputs(
@@ -170,16 +228,17 @@ def _or(value: float | None, default: float) -> float:
 
 
 def _first(*values):
-    return next(v for v in values if v is not None)
+    """The first value given (not None), or None."""
+    return next((v for v in values if v is not None), None)
 
 
 def training_gpu_name(flags: RecommendFlags) -> str:
     """--gpu and --train-gpu name the same training accelerator; both given must agree."""
-    if flags.gpu and flags.train_gpu and flags.gpu != flags.train_gpu:
+    if flags.gpu is not None and flags.train_gpu is not None and flags.gpu != flags.train_gpu:
         raise UsageError(f"--gpu {flags.gpu} and --train-gpu {flags.train_gpu} conflict", hint="give one of them")
     if flags.mfu is not None and flags.train_mfu is not None and flags.mfu != flags.train_mfu:
         raise UsageError(f"--mfu {flags.mfu:g} and --train-mfu {flags.train_mfu:g} conflict", hint="give one of them")
-    return flags.gpu or flags.train_gpu or DEFAULT_GPU
+    return _first(flags.gpu, flags.train_gpu, DEFAULT_GPU)  # None = not given; '' is a (bad) name
 
 
 def training_options(flags: RecommendFlags):
@@ -192,11 +251,13 @@ def training_options(flags: RecommendFlags):
     if flags.max_gpus is not None and flags.gpus is not None:
         raise UsageError("--gpus and --max-gpus conflict", hint="--max-gpus caps the automatic GPU count")
     hardware = load_hardware(training_gpu_name(flags)).profile
-    dtype = flags.train_dtype or DEFAULT_TRAIN_DTYPE
+    dtype = _first(flags.train_dtype, DEFAULT_TRAIN_DTYPE)
     peak(hardware, dtype, "--train-dtype")
-    mfu = _first(flags.mfu, flags.train_mfu, -1.0)
+    mfu = _first(flags.mfu, flags.train_mfu)  # None: not given, the profile's prior
+    if mfu is not None:
+        units.check_fraction(mfu, "--mfu" if flags.mfu is not None else "--train-mfu")
     mfu_source = None
-    if mfu < 0 and dtype == "fp8" and hardware.peak_tflops_dense.get("bf16"):
+    if mfu is None and dtype == "fp8" and hardware.peak_tflops_dense.get("bf16"):
         # hardware.md §6 item 4: model FP8 as ~1.3x the BF16 throughput, not as a doubled peak
         # (llm-foundry FP8 runs reach ~28% of the FP8 peak; DeepSeek-V3 ~35% of the BF16 peak).
         mfu = hardware.mfu_prior * FP8_SPEEDUP * peak(hardware, "bf16", "--train-dtype") / peak(hardware, "fp8", "--train-dtype")
@@ -207,29 +268,28 @@ def training_options(flags: RecommendFlags):
     if flags.recompute not in ("none", "selective", "full"):
         raise UsageError(f"--recompute: expected none, selective or full (not {flags.recompute!r})",
                          hint="--recompute selective")
-    for name in ("gpus", "max_gpus", "seq_len", "vocab_size"):
-        value = getattr(flags, name)
-        if value is not None and value < 1:
-            raise UsageError(f"{_flag(name)}: must be at least 1, got {value}", hint=f"give {_flag(name)} a positive count")
-    price = _first(flags.train_price, hardware.price_usd_per_hour, -1.0)
+    check_counts(flags)
+    price = hardware.price_usd_per_hour  # None when the profile has none: the plan then prints no cost
+    if flags.train_price is not None:
+        price = units.check_positive(flags.train_price, "--train-price")
     plan = gpu_plan.PlanOptions(
         zero_stage=flags.zero_stage,
         recompute=flags.recompute,  # type: ignore[arg-type]
         max_gpus=flags.max_gpus,
         n_gpus=flags.gpus,
-        deadline_s=units.parse_duration(flags.deadline, "--deadline") if flags.deadline else None,
-        price_usd_per_hour=None if price < 0 else units.check_positive(price, "--train-price"),
+        deadline_s=None if flags.deadline is None else units.parse_duration(flags.deadline, "--deadline"),
+        price_usd_per_hour=price,
     )
     return TrainingOptions(
         hardware=hardware,
         cbs_law=load_cbs_law(flags.batch_law).profile,
         b_opt_law=load_batch_law(B_OPT_LAW).profile,
         dtype=dtype,
-        mfu=None if mfu < 0 else units.check_fraction(mfu, "--mfu"),
+        mfu=mfu,
         mfu_source=mfu_source,
         seq_len=flags.seq_len,
         vocab_size=flags.vocab_size,
-        batch_tokens=_opt(flags.batch_tokens, "--batch-tokens"),
+        batch_tokens=batch_tokens(flags),
         plan=plan,
     )
 
@@ -242,13 +302,36 @@ def load_batch_law(name_or_path: str):
 
 def load_cbs_law(name_or_path: str):
     """A batch law that predicts the critical batch from D (a `cbs_d` law), for --batch-law."""
-    loaded = load_batch_law(name_or_path)
-    if not any(law.id == "cbs_d" for law in loaded.profile.laws):
+    try:
+        loaded = load_batch_law(name_or_path)
+    except ConfigError as exc:  # an unknown name: list the profiles --batch-law can use, not every batch law
+        is_path = name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path or os.sep in name_or_path
+        if is_path or name_or_path in profiles.available("batch"):
+            raise
+        raise ConfigError(exc.message, hint=_cbs_law_hint()) from None
+    if not _has_cbs_d(loaded.profile):
         raise ConfigError(
             f"{loaded.path}: batch law {loaded.profile.name!r} has no D-law of the critical batch (id cbs_d)",
-            hint="use zhang-2024 or a law written by `planner fit-cbs --write-law`",
+            hint=_cbs_law_hint(),
         )
     return loaded
+
+
+def _has_cbs_d(profile) -> bool:
+    return any(law.id == "cbs_d" for law in profile.laws)
+
+
+def _cbs_law_hint() -> str:
+    """--batch-law takes only profiles with a `cbs_d` law; list those (the other batch profiles serve B_opt/LR)."""
+    usable = []
+    for name in profiles.available("batch"):
+        try:
+            if _has_cbs_d(load_batch_law(name).profile):
+                usable.append(name)
+        except ConfigError:  # a broken user profile is not a usable one; `planner profiles validate` names it
+            continue
+    return (f"--batch-law takes a critical-batch D-law: {', '.join(usable) or 'none installed'}, "
+            "or a YAML file written by `planner fit-cbs --write-law`")
 
 
 def _price(flag_value: float | None, profile: HardwareProfile, flag: str) -> float:

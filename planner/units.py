@@ -51,11 +51,17 @@ def check_fraction(value: float, flag: str) -> float:
 
 
 def parse_duration(text: str, flag: str) -> float:
-    """Seconds from '30d', '12h', '90min', '3600s' or a bare number of seconds."""
+    """Seconds from a number with a unit: '30d', '720h', '90min' (or '90m'), '3600s', '2w'.
+
+    The unit is required: a bare '30' read as seconds once planned a 30-day run for 30 seconds.
+    """
+    forms = f"{flag} 30d, 720h, 90min (or 90m), 3600s or 2w"
     match = _DURATION_RE.match(str(text))
     if not match:
-        raise UsageError(f"{flag}: cannot read {text!r} as a duration", hint=f"write e.g. {flag} 30d, 12h or 90min")
-    return check_positive(float(match.group(1)) * _DURATION[match.group(2) or "s"], flag)
+        raise UsageError(f"{flag}: cannot read {text!r} as a duration", hint=f"write a number and a unit, e.g. {forms}")
+    if match.group(2) is None:
+        raise UsageError(f"{flag}: {text.strip()!r} has no unit", hint=f"add one of s, min (or m), h, d, w, e.g. {forms}")
+    return check_positive(float(match.group(1)) * _DURATION[match.group(2)], flag)
 
 
 def si(value: float, unit: str = "", digits: int = 3) -> str:

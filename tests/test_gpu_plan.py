@@ -213,3 +213,28 @@ def test_results_are_frozen_plain_numbers():
         value = getattr(p, field.name)
         assert type(value) in (int, float, str, tuple, type(None)) or dataclasses.is_dataclass(value), field.name
     assert all(type(getattr(p.memory, f.name)) is float for f in dataclasses.fields(p.memory))
+
+
+@pytest.mark.parametrize("n_gpus, split", [(8, "TP=8 x PP=1"), (12, "TP=4 x PP=1"), (1, "TP=1 x PP=1")])
+def test_does_not_fit_names_a_split_the_gpu_count_allows(n_gpus, split):
+    """--gpus 8 once read "even at TP=8 x PP=64" (512 GPUs); the hint gives a count that does fit."""
+    shape = shape_for_params(7e10)
+    kw = dict(batch_tokens=BATCH, cbs_tokens=CBS)  # noqa: C408
+    with pytest.raises(InfeasibleError) as info:
+        plan_gpus(7e10, 1.4e12, shape, hw("h100-sxm5-80gb"), **kw, options=PlanOptions(n_gpus=n_gpus))
+    assert split in info.value.message and f"{n_gpus} GPU" in info.value.message
+    suggested = int(info.value.hint.split("--gpus ")[1].split()[0])
+    assert suggested > n_gpus
+    ok = plan_gpus(7e10, 1.4e12, shape, hw("h100-sxm5-80gb"), **kw, options=PlanOptions(n_gpus=suggested))
+    assert ok.n_gpus == suggested
+
+
+def test_does_not_fit_under_a_cap_suggests_a_cap_that_fits():
+    shape = shape_for_params(7e10)
+    kw = dict(batch_tokens=BATCH, cbs_tokens=CBS)  # noqa: C408
+    with pytest.raises(InfeasibleError) as info:
+        plan_gpus(7e10, 1.4e12, shape, hw("h100-sxm5-80gb"), **kw, options=PlanOptions(max_gpus=8))
+    assert "at most 8 GPUs" in info.value.message and "PP=64" not in info.value.message
+    cap = int(info.value.hint.split("--max-gpus ")[1].split()[0])
+    ok = plan_gpus(7e10, 1.4e12, shape, hw("h100-sxm5-80gb"), **kw, options=PlanOptions(max_gpus=cap))
+    assert ok.n_gpus <= cap

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.planning import percentile
+from planner.errors import InfeasibleError
+from planner.laws.chinchilla import ChinchillaParams
+from planner.planning import MIN_PARAMS, percentile, recommend
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 200])
@@ -20,3 +22,54 @@ def test_default_law_gives_bands(cli):
     d = cli("recommend", "--target-loss", "2.3", "--inference-tokens", "2e12", "--json").json
     iv = d["intervals"]
     assert iv["n_samples"] == 200 and iv["n_params"]["p5"] < d["n_params"] < iv["n_params"]["p95"]
+
+
+# ----------------------------------------------------------------------------- validity floors (README "recommend")
+
+def _identity(p):
+    from planner.schemas.recommend import LawIdentity
+
+    return LawIdentity(name="t", sha256="0" * 64, path="t.yaml", source="test", E=p.E, A=p.A, B=p.B,
+                       alpha=p.alpha, beta=p.beta, params_counted="total")
+
+
+def _request(**mode):
+    from planner.schemas.recommend import InferenceDemand, RecommendRequest
+
+    tokens = mode.pop("inference_tokens", 0.0)
+    return RecommendRequest(inference=InferenceDemand(tokens=tokens, input_tokens=0.0, output_tokens=tokens), **mode)
+
+
+EPOCH = ChinchillaParams(E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658)
+
+
+@pytest.mark.parametrize(
+    "mode, needle",
+    [
+        ({"compute_flops": 1.0}, "--compute"),
+        ({"target_loss": 1e30}, "lower target loss"),
+        ({"n_params": 1e3, "inference_tokens": 1e15}, "--params"),
+    ],
+)
+def test_a_recommendation_below_min_params_is_infeasible(mode, needle):
+    with pytest.raises(InfeasibleError) as exc:
+        recommend(_request(**mode), EPOCH, _identity(EPOCH))
+    assert f"{MIN_PARAMS:,.0f}" in exc.value.message and needle in exc.value.hint
+
+
+def test_a_recommendation_below_one_step_is_infeasible():
+    with pytest.raises(InfeasibleError, match="one training step"):
+        recommend(_request(target_loss=2.3), EPOCH, _identity(EPOCH), min_tokens=1e12)
+    ok = recommend(_request(target_loss=2.3), EPOCH, _identity(EPOCH), min_tokens=4096.0)
+    assert ok.n_params > MIN_PARAMS and ok.n_tokens > 4096
+
+
+@pytest.mark.parametrize(
+    "mode, given",
+    [({"compute_flops": 1e300}, "lifetime budget of 1e+300"), ({"n_params": 1e300}, "1e+300 parameters"),
+     ({"n_params": 7e9, "n_tokens": 1e300}, "overflow")],
+)
+def test_inputs_past_the_law_or_float_range_name_what_was_given(mode, given):
+    with pytest.raises(InfeasibleError) as exc:
+        recommend(_request(**mode), EPOCH, _identity(EPOCH))
+    assert given in exc.value.message and "target loss" not in exc.value.message

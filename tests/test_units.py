@@ -21,9 +21,23 @@ def test_parse_quantity_rejects(text):
     assert exc.value.message.startswith("--x")
 
 
-@pytest.mark.parametrize("text, seconds", [("30d", 2592000.0), ("12h", 43200.0), ("90min", 5400.0), ("60", 60.0)])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("30d", 2592000.0), ("12h", 43200.0), ("720h", 2592000.0), ("90min", 5400.0), ("90m", 5400.0),
+     ("3600s", 3600.0), ("2w", 1209600.0), (" 1.5 d ", 129600.0)],
+)
 def test_parse_duration(text, seconds):
     assert units.parse_duration(text, "--deadline") == seconds
+
+
+@pytest.mark.parametrize("text", ["30", "60", "0d", "-5d", "", "soon", "30y", "1e3s", "nan"])
+def test_parse_duration_needs_a_positive_number_and_a_unit(text):
+    """A bare number was once read as seconds: `--deadline 30` planned 98,560 GPUs to finish in 30 s."""
+    with pytest.raises(UsageError) as exc:
+        units.parse_duration(text, "--deadline")
+    assert exc.value.message.startswith("--deadline")
+    if text in ("30", "60"):
+        assert "no unit" in exc.value.message and "30d" in exc.value.hint and "3600s" in exc.value.hint
 
 
 def test_formatting():

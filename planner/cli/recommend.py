@@ -41,7 +41,7 @@ def recommend(
     gpu: Annotated[str | None, typer.Option(help="GPU plan: training accelerator profile (`planner hardware list`). [default: h100-sxm5-80gb]")] = None,
     gpus: Annotated[int | None, typer.Option(help="GPU plan: fix the GPU count (reports the token penalty if the batch must pass the CBS).")] = None,
     max_gpus: Annotated[int | None, typer.Option(help="GPU plan: cap the automatic GPU count.")] = None,
-    deadline: Annotated[str | None, typer.Option(help="GPU plan: fewest GPUs that finish within e.g. 30d, 12h.")] = None,
+    deadline: Annotated[str | None, typer.Option(help="GPU plan: fewest GPUs that finish within a duration with its unit: 30d, 720h, 90min, 3600s, 2w.")] = None,
     mfu: Annotated[float | None, typer.Option(help="GPU plan: training MFU, 0-1. [default: the GPU profile's prior]")] = None,
     seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
     vocab_size: Annotated[int, typer.Option(help="Vocabulary size, for the model shape and logits memory.")] = 32000,
@@ -65,10 +65,11 @@ def recommend(
     given = dict(locals())
     flags = RecommendFlags(**{k: v for k, v in given.items() if k in RecommendFlags.__dataclass_fields__})
     request = resolve.recommend_request(flags)
+    options = resolve.training_options(flags)  # every flag is checked before the law is solved
     loaded = resolve.load_law(law)
     p = resolve.law_params(loaded.profile)
-    result = planning.recommend(request, p, resolve.law_identity(loaded), resolve.law_samples(loaded.profile))
-    options = resolve.training_options(flags)
+    result = planning.recommend(request, p, resolve.law_identity(loaded), resolve.law_samples(loaded.profile),
+                                min_tokens=resolve.min_training_tokens(flags))
     from planner import training_plan
 
     result = training_plan.attach(result, training_plan.plan_training(result.n_params, result.n_tokens, options))
