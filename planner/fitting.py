@@ -18,3 +18,8 @@ def fit_law(request: FitRequest, N, D, L, progress=None):
     bands = unc.recommendation_intervals(result, boot, budgets=request.budgets, target_loss=request.target_loss,
                                           inference_tokens=request.inference_tokens)
     return unc.with_intervals(result, boot, bands), boot
+
+
+def unidentified(fit) -> list[str]:
+    """What the data cannot identify (the fit's and the bootstrap's `unidentified` flags), without the prefix."""
+    return [flag.split(":", 1)[1].strip() for flag in fit.flags if flag.startswith("unidentified")]

@@ -12,6 +12,8 @@ import csv
 import hashlib
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +47,8 @@ def read_table(path: str | Path) -> Table:
     """Read a CSV (header row) or JSON Lines file (one object per line; chosen by the suffix)."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"{p}: no such file", hint="give the path of a CSV or JSONL file of runs")
+        problem = "is a directory" if p.is_dir() else "no such file"
+        raise ConfigError(f"{p}: {problem}", hint="give the path of a CSV or JSONL file of runs")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -87,6 +90,17 @@ def _read_jsonl(path: str, text: str) -> Table:
         lines.append(n)
         columns.update(dict.fromkeys(obj))
     return Table(path, tuple(columns), rows, lines)
+
+
+@contextmanager
+def _hint(hint: str) -> Iterator[None]:
+    """Give data errors that carry no hint of their own one about runs files (not the profile hint)."""
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.hint == ConfigError.default_hint:
+            exc.hint = hint
+        raise
 
 
 def _number(table: Table, i: int, column: str, *, positive: bool = True) -> float:
@@ -163,6 +177,13 @@ def read_runs(
     """
     if drop_top_loss < 0:
         raise UsageError(f"--drop-top-loss must be >= 0, got {drop_top_loss}")
+    hint = (f"a runs file is CSV with a header row (or JSON Lines), one run per row, with columns '{params_col}', "
+            f"'{tokens_col}' (or '{compute_col}') and '{loss_col}'; see `planner fit --help`")
+    with _hint(hint):
+        return _read_runs(path, params_col, tokens_col, compute_col, loss_col, drop_top_loss, n_params)
+
+
+def _read_runs(path, params_col, tokens_col, compute_col, loss_col, drop_top_loss, n_params) -> Runs:
     table = read_table(path)
     _require_rows(table, 1, "a fit")
     N = _column(table, params_col, "--params-col")
@@ -213,6 +234,14 @@ def read_batch_runs(
     Groups are the distinct (N, D) pairs; each needs at least 3 distinct batch sizes (two parameters
     a, b of R(B) = a + b/B). seq_len, when present, must be one value for the whole file.
     """
+    hint = (f"a runs file is CSV with a header row (or JSON Lines), one run per row, with columns '{params_col}' "
+            f"and/or '{tokens_col}', '{batch_col}', '{steps_col}' and optionally '{seq_len_col}'; "
+            "see `planner fit-cbs --help`")
+    with _hint(hint):
+        return _read_batch_runs(path, params_col, tokens_col, batch_col, steps_col, seq_len_col)
+
+
+def _read_batch_runs(path, params_col, tokens_col, batch_col, steps_col, seq_len_col) -> BatchRuns:
     table = read_table(path)
     _require_rows(table, 3, "a critical-batch fit")
     has_n, has_d = params_col in table.columns, tokens_col in table.columns

@@ -16,11 +16,12 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from planner.errors import ConfigError
+from planner.errors import ConfigError, UsageError
 
 KINDS = ("laws", "hardware", "batch")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser is ~8x faster where present
 M = TypeVar("M", bound=BaseModel)
+PLAN_HINT = "fix the plan named above; `planner check --init` prints a commented example plan"
 
 
 @dataclass(frozen=True)
@@ -62,19 +63,25 @@ def available(kind: str) -> list[str]:
 
 def resolve(kind: str, name_or_path: str) -> Path:
     """The file for NAME or PATH; an unknown name lists what exists."""
+    if not name_or_path.strip():
+        raise UsageError(f"an empty {_singular(kind)} profile name", hint=f"give a {kind} profile name or a YAML file")
     if name_or_path.endswith((".yaml", ".yml")) or os.sep in name_or_path or "/" in name_or_path:
         path = Path(name_or_path).expanduser()
         if not path.is_file():
-            raise ConfigError(f"{path}: no such file", hint=f"give an existing YAML file or a {kind} profile name")
+            problem = "is a directory" if path.is_dir() else "no such file"
+            raise ConfigError(f"{path}: {problem}", hint=f"give an existing YAML file or a {kind} profile name")
         return path
     for directory in search_dirs(kind):
         path = directory / f"{name_or_path}.yaml"
         if path.is_file():
             return path
+    if Path(name_or_path).expanduser().is_dir():
+        raise ConfigError(f"{name_or_path}: is a directory, not a {_singular(kind)} profile",
+                          hint=f"give an existing YAML file or a {kind} profile name")
     known = ", ".join(available(kind)) or "none"
     raise ConfigError(
         f"unknown {_singular(kind)} profile {name_or_path!r}",
-        hint=f"known: {known} (or pass a path to a YAML file; `planner {_cli(kind)} list` shows them)",
+        hint=f"known: {known} (or pass a path to a YAML file{_lister(kind)})",
     )
 
 
@@ -85,16 +92,24 @@ def load(kind: str, name_or_path: str, schema: type[M]) -> Loaded[M]:
     return Loaded(parse(raw, path, schema), path, hashlib.sha256(raw).hexdigest())
 
 
-def parse(raw: bytes, path: Path, schema: type[M]) -> M:
-    """Validate YAML bytes against a schema; errors name the file, the field and its line."""
+def read_yaml(raw: bytes, path: Path, hint: str | None = None) -> Any:
+    """Parse YAML bytes; a syntax error (or bytes that are not text) names the file and, where YAML tells, the line."""
     try:
-        data = yaml.load(raw, Loader=_LOADER)
+        return yaml.load(raw, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})", hint=hint) from None
+
+
+def parse(raw: bytes, path: Path, schema: type[M]) -> M:
+    """Validate YAML bytes against a schema; errors name the file, the field and its line."""
+    # `planner profiles validate` checks profiles (schemas with a `kind`); other files (plans) get their own hint
+    hint = None if "kind" in schema.model_fields else PLAN_HINT
+    data = read_yaml(raw, path, hint)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of fields at the top level, got {type(data).__name__}")
+        raise ConfigError(f"{path}: expected a mapping of fields at the top level, got {type(data).__name__}",
+                          hint=hint)
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
@@ -103,7 +118,27 @@ def parse(raw: bytes, path: Path, schema: type[M]) -> M:
         line = key_line(yaml.compose(raw, Loader=_LOADER), err["loc"])  # the node tree only when needed
         where = f":{line}" if line else ""
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}{where}: {field}: {err['msg']}{more}") from None
+        raise ConfigError(f"{path}{where}: {field}: {err['msg']}{more}", hint=hint) from None
+
+
+def load_all(kind: str, schema: type[M]) -> tuple[list[tuple[str, M]], list[ConfigError]]:
+    """Every profile of a kind that loads, by name, and the errors of those that do not."""
+    good, broken = [], []
+    for name in available(kind):
+        try:
+            good.append((name, load(kind, name, schema).profile))
+        except ConfigError as exc:
+            broken.append(exc)
+    return good, broken
+
+
+def broken_error(kind: str, broken: list[ConfigError], n_listed: int) -> ConfigError:
+    """The one error `planner laws list` / `hardware list` end with when some profiles did not load."""
+    n = len(broken)
+    what = f"{n} {_singular(kind)} profile{'s' * (n != 1)}"
+    files = "the file" if n == 1 else "those files"
+    return ConfigError(f"{what} could not be loaded (named above); listed the other {n_listed}",
+                       hint=f"fix or remove {files}; `planner profiles validate FILE` shows what is wrong")
 
 
 def key_line(node: Any, loc: tuple) -> int | None:
@@ -127,5 +162,7 @@ def _singular(kind: str) -> str:
     return {"laws": "law", "hardware": "hardware", "batch": "batch-law"}[kind]
 
 
-def _cli(kind: str) -> str:
-    return {"laws": "laws", "hardware": "hardware", "batch": "profiles"}[kind]
+def _lister(kind: str) -> str:
+    """The command that lists a kind's profiles, as a hint suffix (batch laws have none: the hint lists them)."""
+    command = {"laws": "laws", "hardware": "hardware"}.get(kind)
+    return f"; `planner {command} list` shows them" if command else ""

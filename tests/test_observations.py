@@ -113,6 +113,28 @@ def test_missing_file(tmp_path):
         read_runs(tmp_path / "nope.csv")
 
 
+def test_directory_is_not_a_missing_file(tmp_path):
+    for read in (read_runs, read_batch_runs):
+        with pytest.raises(ConfigError) as exc:
+            read(tmp_path)
+        assert exc.value.message == f"{tmp_path}: is a directory"
+
+
+def test_data_errors_hint_at_the_expected_columns(tmp_path):
+    rows = [list(r) for r in GOOD]
+    rows[2][2] = "nan"
+    with pytest.raises(ConfigError) as exc:
+        read_runs(_csv(tmp_path, rows), loss_col="loss")
+    assert "profiles validate" not in exc.value.hint and "'loss'" in exc.value.hint
+    with pytest.raises(ConfigError) as exc:  # an error with its own hint keeps it
+        read_runs(_csv(tmp_path, [GOOD[0], GOOD[0]]))
+    assert exc.value.hint == "delete the duplicate; each row must be one run"
+    path = _csv(tmp_path, [(1e8, 64, 900), (1e8, 128, "x"), (1e8, 256, 300)], header="model_nonemb_params,batch_size_sequences,steps_to_target\n")
+    with pytest.raises(ConfigError) as exc:
+        read_batch_runs(path)
+    assert "profiles validate" not in exc.value.hint and "'steps_to_target'" in exc.value.hint
+
+
 def test_batch_runs_golden():
     path = GOLDEN / "zhang_cbs_steps.csv"
     if not path.exists():

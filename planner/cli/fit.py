@@ -7,6 +7,7 @@ and matplotlib are imported inside the commands, so `planner --help` stays light
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,7 @@ from typing import Annotated
 import typer
 
 from planner.cli._common import emit_data, output_format, stderr_console, stdout_console
-from planner.errors import UsageError
+from planner.errors import ExitStatus, FitError, PlannerError, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -34,11 +35,39 @@ def _progress(label: str):
 
 
 def _count(value: int, flag: str) -> int:
-    from planner.errors import UsageError
-
     if value < 0:
         raise UsageError(f"{flag}: must be zero or more, got {value}", hint=f"give {flag} a whole number >= 0")
     return value
+
+
+def _output(path: Path | None, flag: str, suffix: str | None = None) -> None:
+    """Reject an output path that cannot be written before any work, so a bad --plot costs no fit."""
+    if path is None:
+        return
+    if suffix is not None and path.suffix.lower() != suffix and not path.is_dir():
+        raise UsageError(f"{flag}: {path} does not end in {suffix}", hint=f"give a file name such as fit{suffix}")
+    parent = path.parent
+    if path.is_dir():
+        problem = "is a directory"
+    elif not parent.exists():
+        problem = f"no such directory {parent}"
+    elif not parent.is_dir():
+        problem = f"{parent} is not a directory"
+    elif not os.access(path if path.exists() else parent, os.W_OK):
+        problem = "permission denied"
+    else:
+        return
+    raise UsageError(f"{flag}: cannot write {path}: {problem}", hint="choose a writable file path")
+
+
+@contextlib.contextmanager
+def _no_resume(command: str):
+    """Ctrl-C: a fit keeps nothing to resume from, so say so (not the shared "rerun to continue")."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise PlannerError("interrupted", hint=f"`planner {command}` does not resume; rerun the command to fit "
+                           "from the start", exit_status=ExitStatus.INTERRUPTED) from None
 
 
 def fit(
@@ -56,6 +85,7 @@ def fit(
     inference_tokens: Annotated[str, typer.Option(help="Lifetime inference tokens for --target-loss.")] = "0",
     workers: Annotated[int, typer.Option(help="Processes for the multi-start fit.")] = 1,
     write_law: Annotated[Path | None, typer.Option(help="Write the fitted law as a profile YAML here.")] = None,
+    force: Annotated[bool, typer.Option(help="Write the law even when the runs leave a constant unidentified.")] = False,
     name: Annotated[str | None, typer.Option(help="Name of the written law. [default: the file's stem]")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG: data and curves, residuals, N_opt cloud.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
@@ -71,23 +101,31 @@ def fit(
     from planner.units import parse_quantity
 
     fmt = output_format(as_json, as_yaml)
+    _count(seed, "--seed")
+    _output(write_law, "--write-law")
+    _output(plot, "--plot", ".png")
     request = validated(FitRequest, objective=objective, drop_top_loss=drop_top_loss, bootstrap=bootstrap, seed=seed,
                         budgets=[parse_quantity(b, "--budget") for b in budget] if budget else list(DEFAULT_BUDGETS),
                         target_loss=None if target_loss is None else parse_quantity(target_loss, "--target-loss"),
                         inference_tokens=parse_quantity(inference_tokens, "--inference-tokens", allow_zero=True),
                         workers=workers)  # fmt: skip
-    data = observations.read_runs(runs, params_col=params_col, tokens_col=tokens_col, compute_col=compute_col,
-                                  loss_col=loss_col, drop_top_loss=request.drop_top_loss, n_params=request.n_params)
-    bar, progress = _progress("fitting")
-    with bar or contextlib.nullcontext():
-        result, boot = fitting.fit_law(request, data.N, data.D, data.L, progress)
-    for flag in result.flags:
-        stderr_console().print(f"warning: {flag}", markup=False)
-    if write_law is not None:
-        _write_law(result, boot, data, write_law, name or Path(runs).stem)
-    if plot is not None:
-        render_fit.plot_loss_fit(plot, data.N, data.D, data.L, result, boot, request.budgets)
-        stderr_console().print(f"wrote {plot}", markup=False)
+    with _no_resume("fit"):
+        data = observations.read_runs(runs, params_col=params_col, tokens_col=tokens_col, compute_col=compute_col,
+                                      loss_col=loss_col, drop_top_loss=request.drop_top_loss, n_params=request.n_params)
+        bar, progress = _progress("fitting")
+        with bar or contextlib.nullcontext():
+            result, boot = fitting.fit_law(request, data.N, data.D, data.L, progress)
+        unidentified = fitting.unidentified(result)
+        if write_law is not None and unidentified and not force:
+            raise FitError("--write-law: refusing to write a law the runs do not identify: " + "; ".join(unidentified),
+                           hint="add runs that span more model sizes and token counts, or pass --force to write it anyway")
+        for flag in result.flags:
+            stderr_console().print(f"warning: {flag}", markup=False)
+        if write_law is not None:
+            _write_law(result, boot, data, write_law, name or Path(runs).stem)
+        if plot is not None:
+            render_fit.plot_loss_fit(plot, data.N, data.D, data.L, result, boot, request.budgets)
+            stderr_console().print(f"wrote {plot}", markup=False)
     out = {**result.to_dict(), "input": {"file": data.path, "sha256": data.sha256, "n_read": data.n_read,
                                          "dropped_rows": list(data.dropped_rows), "tokens_from": data.tokens_from}}
     if fmt != "table":
@@ -135,19 +173,28 @@ def fit_cbs(
     fmt = output_format(as_json, as_yaml)
     ref = parse_quantity(b_ref, "--b-ref")
     check_fraction(overhead, "--overhead")
-    data = observations.read_batch_runs(runs, params_col=params_col, tokens_col=tokens_col, batch_col=batch_col,
-                                        steps_col=steps_col, seq_len_col=seq_len_col)
-    result = core.fit_cbs(data.N, data.D, data.batch, data.steps, b_ref=ref, overhead=overhead)
-    if _count(bootstrap, "--bootstrap"):
-        result = core.bootstrap_cbs(data.N, data.D, data.batch, data.steps, result, n_samples=bootstrap, seed=seed)
-    tokens_per_seq = seq_len or data.seq_len
-    if tokens_per_seq is None:
-        raise UsageError(f"{runs}: no seq_len column", hint="give --seq-len, the tokens per sequence of the batches")
-    profile = core.batch_law_profile(result, name=name or Path(runs).stem,
-                                     source=f"planner fit-cbs of {Path(data.path).name} (sha256 {data.sha256})",
-                                     seq_len=tokens_per_seq)
-    if write_law is not None:
-        _write_batch_law(profile, write_law)
+    _count(bootstrap, "--bootstrap")
+    _count(seed, "--seed")
+    if seq_len is not None and seq_len < 1:
+        raise UsageError(f"--seq-len: must be a whole number >= 1, got {seq_len}",
+                         hint="give --seq-len the tokens per sequence of the batches, e.g. 2048")
+    _output(write_law, "--write-law")
+    with _no_resume("fit-cbs"):
+        data = observations.read_batch_runs(runs, params_col=params_col, tokens_col=tokens_col, batch_col=batch_col,
+                                            steps_col=steps_col, seq_len_col=seq_len_col)
+        result = core.fit_cbs(data.N, data.D, data.batch, data.steps, b_ref=ref, overhead=overhead)
+        if bootstrap:
+            result = core.bootstrap_cbs(data.N, data.D, data.batch, data.steps, result, n_samples=bootstrap,
+                                        seed=seed)
+        tokens_per_seq = seq_len if seq_len is not None else data.seq_len
+        if tokens_per_seq is None:
+            raise UsageError(f"{runs}: no seq_len column", hint="give --seq-len, the tokens per sequence of the batches")
+        profile = core.batch_law_profile(result, name=name or Path(runs).stem,
+                                         source=f"planner fit-cbs of {Path(data.path).name} (sha256 {data.sha256})",
+                                         seq_len=tokens_per_seq)
+        if write_law is not None:
+            core.require_law(result)
+            _write_batch_law(profile, write_law)
     if fmt != "table":
         emit_data({**result.to_dict(), "profile": profile, "input": {"file": data.path, "sha256": data.sha256}}, fmt)
         return

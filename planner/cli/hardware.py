@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -17,18 +18,16 @@ def register(root: typer.Typer) -> None:
 
 @app.command("list")
 def list_hardware() -> None:
-    """List the accelerator profiles (built-in and in $PLANNER_PROFILES_DIR/hardware)."""
+    """List the accelerator profiles (built-in and in $PLANNER_PROFILES_DIR/hardware); exit 3 if one does not load."""
     from planner import profiles, render_profiles
-    from planner.errors import ConfigError
     from planner.schemas.hardware import HardwareProfile
 
-    rows = []
-    for name in profiles.available("hardware"):
-        try:
-            rows.append((name, profiles.load("hardware", name, HardwareProfile).profile, ""))
-        except ConfigError as exc:
-            rows.append((name, None, exc.message))
-    stdout_console().print(render_profiles.hardware_list(rows))
+    good, broken = profiles.load_all("hardware", HardwareProfile)
+    stdout_console().print(render_profiles.hardware_list([(name, hw, "") for name, hw in good]))
+    for exc in broken:  # one line each, unwrapped, so the file:line stays whole
+        print("warning: " + " ".join(exc.message.split()), file=sys.stderr)
+    if broken:
+        raise profiles.broken_error("hardware", broken, len(good))
 
 
 @app.command("show")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -17,18 +18,16 @@ def register(root: typer.Typer) -> None:
 
 @app.command("list")
 def list_laws() -> None:
-    """List the loss-law profiles (built-in and in $PLANNER_PROFILES_DIR/laws)."""
+    """List the loss-law profiles (built-in and in $PLANNER_PROFILES_DIR/laws); exit 3 if one does not load."""
     from planner import profiles, render
-    from planner.errors import ConfigError
     from planner.schemas.laws import LawProfile
 
-    rows = []
-    for name in profiles.available("laws"):
-        try:
-            rows.append((name, profiles.load("laws", name, LawProfile).profile, ""))
-        except ConfigError as exc:
-            rows.append((name, None, exc.message))
-    stdout_console().print(render.law_list(rows))
+    good, broken = profiles.load_all("laws", LawProfile)
+    stdout_console().print(render.law_list([(name, law, "") for name, law in good]))
+    for exc in broken:  # one line each, unwrapped, so the file:line stays whole
+        print("warning: " + " ".join(exc.message.split()), file=sys.stderr)
+    if broken:
+        raise profiles.broken_error("laws", broken, len(good))
 
 
 @app.command("show")

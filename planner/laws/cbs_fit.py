@@ -220,6 +220,20 @@ def bootstrap_cbs(N, D, B, S, fit: CbsFit, *, n_samples: int = 1000, seed: int =
     return CbsFit(fit.groups, fit.b_ref, fit.overhead, fit.n_law, fit.d_law, iv)
 
 
+def require_law(fit: CbsFit) -> None:
+    """Raise FitError when neither the N-law nor the D-law could be fitted (a batch-law profile needs one).
+
+    Each law is a log-log fit over the groups' CBS values, so it needs groups at two or more distinct
+    model sizes (N-law) or token counts (D-law).
+    """
+    if fit.n_law is not None or fit.d_law is not None:
+        return
+    n = len(fit.groups)
+    raise FitError(f"no batch law to write: the runs form {n} group{'s' * (n != 1)}, and a CBS law needs groups at "
+                   "2 or more model sizes (the N-law) or token counts (the D-law)",
+                   hint="add steps-to-target runs (3 or more batch sizes each) for more model sizes or token counts")
+
+
 def batch_law_profile(fit: CbsFit, *, name: str, source: str, seq_len: float, n_groups_label: str = "") -> dict:
     """A batch-law profile (validates as planner.schemas.batch.BatchLawProfile) from a fit.
 
