@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,14 +11,16 @@ from typing import Any
 import yaml
 
 from planner import profiles, resolve
-from planner.check import Inputs, over_optimum
-from planner.errors import ConfigError
+from planner.check import Inputs, over_optimum, shape_of
+from planner.errors import ConfigError, PlannerError
 from planner.laws.chinchilla import ChinchillaParams
 from planner.schemas.plan import PlanFile
 from planner.schemas.recommend import RecommendResult
+from planner.shapes import shape_for_params
 
 WRITE_MARGIN = 1.25  # --write-plan sets budget limits 25% above the recommendation (below the 90% warning)
 OPTIMUM_TOLERANCE = 0.05  # --write-plan: lifetime FLOPs at most 5 points above the recommendation's own
+PARAMS_SHAPE_RTOL = 0.10  # model.params and model.shape's total count may differ by this much
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,29 @@ def load(path: Path, raw: bytes | None = None) -> LoadedPlan:
             raise ConfigError(f"{path}: cannot read the plan ({exc.strerror})",
                               hint="give an existing plan file, or write one with `planner check --init plan.yaml`") from None
     plan = profiles.parse(raw, path, PlanFile)
-    return LoadedPlan(path, plan, yaml.compose(raw, Loader=profiles._LOADER))
+    loaded = LoadedPlan(path, plan, yaml.compose(raw, Loader=profiles._LOADER))
+    _params_match_shape(loaded)
+    return loaded
+
+
+def _params_match_shape(loaded: LoadedPlan) -> None:
+    """model.params (the law's N) and model.shape (memory, FLOPs) must describe the same model.
+
+    The one exception is the shape planner itself derives for model.params (what `recommend
+    --write-plan` records): a stand-in whose layer count is whole, so its total can be further off.
+    """
+    model, seq_len = loaded.plan.model, loaded.plan.training.seq_len
+    if model.params is None or model.shape is None:
+        return
+    shape = shape_of(loaded.plan)
+    derived = shape_for_params(model.params, vocab_size=model.shape.vocab_size, seq_len=seq_len)
+    if shape == derived or abs(shape.total_params / model.params - 1.0) <= PARAMS_SHAPE_RTOL:
+        return
+    raise ConfigError(
+        f"{loaded.path}:{loaded.line('model.params')}: model.params: {model.params:.4g} disagrees with model.shape "
+        f"(line {loaded.line('model.shape')}), which has {shape.total_params:.4g} total parameters "
+        f"({shape.total_params / model.params - 1.0:+.0%}; at most {PARAMS_SHAPE_RTOL:.0%} apart)",
+        hint="give one of model.params and model.shape, or make them describe the same model")
 
 
 def inputs(loaded: LoadedPlan, confidence: float | None):
@@ -170,26 +195,50 @@ limits:
 
 
 def report(paths: list[Path], confidence: float | None, baseline: str | None, strict: bool):
-    """Check every plan; with a baseline, add what changed (GPU-hours, cost, wall-clock, predicted loss)."""
-    from planner.check import evaluate, overall
-    from planner.schemas.check import CheckReport, PlanReport
+    """Check every plan on its own; a plan that cannot be checked becomes an error entry, not an abort.
+
+    With a baseline, each plan also gets what changed (GPU-hours, cost, wall-clock, predicted loss).
+    """
+    from planner.check import overall
+    from planner.schemas.check import CheckReport
 
     plans = []
     for path in paths:
-        loaded = load(path)
-        law, inp = inputs(loaded, confidence)
-        checks, metrics = evaluate(inp)
-        checks = [c.model_copy(update={"line": loaded.line(c.key)}) for c in checks]
-        changes = None
-        if baseline is not None:
-            name, raw = baseline_bytes(path, baseline)
-            old = load(Path(name), raw)
-            changes = diff(evaluate(inputs(old, confidence)[1])[1], metrics)
-        plans.append(PlanReport(file=str(path), name=loaded.plan.name, status=overall(checks), checks=checks,
-                                metrics=metrics, law=law.profile.name, law_sha256=law.sha256, confidence=confidence,
-                                changes=changes))  # fmt: skip
-    worst = overall([c for p in plans for c in p.checks])
+        try:
+            plans.append(_plan_report(path, confidence, baseline))
+        except PlannerError as exc:
+            plans.append(_plan_error(path, exc))
+    if any(p.status == "error" for p in plans):
+        worst = "error"
+    else:
+        worst = overall([c for p in plans for c in p.checks])
     return CheckReport(status=worst, strict=strict, plans=plans)
+
+
+def _plan_report(path: Path, confidence: float | None, baseline: str | None):
+    from planner.check import evaluate, overall
+    from planner.schemas.check import PlanReport
+
+    loaded = load(path)
+    law, inp = inputs(loaded, confidence)
+    checks, metrics = evaluate(inp)
+    checks = [c.model_copy(update={"line": loaded.line(c.key)}) for c in checks]
+    changes = None
+    if baseline is not None:
+        name, raw = baseline_bytes(path, baseline)
+        old = load(Path(name), raw)
+        changes = diff(evaluate(inputs(old, confidence)[1])[1], metrics)
+    return PlanReport(file=str(path), name=loaded.plan.name, status=overall(checks), checks=checks, metrics=metrics,
+                      law=law.profile.name, law_sha256=law.sha256, confidence=confidence, changes=changes)
+
+
+def _plan_error(path: Path, exc: PlannerError):
+    """The error entry of one plan; the line comes from the message's `FILE:LINE:` prefix when it has one."""
+    from planner.schemas.check import PlanError
+
+    match = re.match(rf"{re.escape(str(path))}:(\d+):", exc.message)
+    return PlanError(file=str(path), error=exc.message, hint=exc.hint, line=int(match[1]) if match else None,
+                     exit_status=int(exc.exit_status))
 
 
 def diff(old, new) -> list:

@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from planner.schemas.check import CheckReport, PlanReport
+from planner.schemas.check import CheckReport, PlanError, PlanReport
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
@@ -22,8 +22,9 @@ def _num(value: float | None, unit: str) -> str:
 
 
 def table(report: CheckReport) -> Group:
+    """The checked plans; plans that could not be checked are the CLI's `error:` line on stderr."""
     parts = []
-    for plan in report.plans:
+    for plan in report.checked:
         t = Table(title=f"{plan.file}: {plan.name} — {plan.status.upper()}", title_justify="left")
         for col in ("check", "result", "value", "limit", "reason"):
             t.add_column(col, no_wrap=col in ("check", "result"))
@@ -61,6 +62,9 @@ def github(report: CheckReport) -> str:
     """GitHub Actions workflow commands: ::error/::warning file=…,line=…,title=…::message (one per finding)."""
     lines = []
     for plan in report.plans:
+        if isinstance(plan, PlanError):
+            lines.append(_github_error(plan))
+            continue
         for c in plan.checks:
             level = {"fail": "error", "warn": "error" if report.strict else "warning"}.get(c.status)
             if level is None:
@@ -79,11 +83,24 @@ def github(report: CheckReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _github_error(plan: PlanError) -> str:
+    where = f"file={_escape_property(plan.file)}" + (f",line={plan.line}" if plan.line else "")
+    title = _escape_property("planner check: error")
+    return f"::error {where},title={title}::{_escape_data(f'{plan.error} (hint: {plan.hint})')}"
+
+
 def junit(report: CheckReport) -> str:
-    """JUnit XML: one <testsuite> per plan, one <testcase> per check (skips as <skipped/>)."""
+    """JUnit XML: one <testsuite> per plan, one <testcase> per check (skips as <skipped/>).
+
+    A plan that could not be checked is a suite named after its file with one <error> testcase.
+    """
     suites = ET.Element("testsuites", name="planner check")
     total = fails = 0
     for plan in report.plans:
+        if isinstance(plan, PlanError):
+            _junit_error(suites, plan)
+            total += 1
+            continue
         failures = sum(c.status == "fail" or (report.strict and c.status == "warn") for c in plan.checks)
         skipped = sum(c.status == "skip" for c in plan.checks)
         suite = ET.SubElement(suites, "testsuite", name=plan.name, file=plan.file, tests=str(len(plan.checks)),
@@ -102,4 +119,13 @@ def junit(report: CheckReport) -> str:
         fails += failures
     suites.set("tests", str(total))
     suites.set("failures", str(fails))
+    if report.errors:
+        suites.set("errors", str(len(report.errors)))
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def _junit_error(suites: ET.Element, plan: PlanError) -> None:
+    suite = ET.SubElement(suites, "testsuite", name=plan.file, file=plan.file, tests="1", failures="0", errors="1",
+                          skipped="0")
+    case = ET.SubElement(suite, "testcase", classname=plan.file, name="plan", file=plan.file, line=str(plan.line or 0))
+    ET.SubElement(case, "error", message=plan.error, type="error").text = f"hint: {plan.hint}"

@@ -51,14 +51,15 @@ def calibrate(
     from planner.errors import MissingExtra, UsageError
     from planner.render_calibrate import plan_table
 
+    _check_flags(gpus=gpus, budget_gpu_hours=budget_gpu_hours, mfu=mfu, vocab_size=vocab_size,
+                 probes_per_gpu=probes_per_gpu, nnodes=nnodes, node_rank=node_rank, seed=seed, bootstrap=bootstrap)
     device = device or ("cpu" if (preset or "smoke") == "smoke" and budget_gpu_hours is None else "cuda")
     preset = preset or ("budget" if budget_gpu_hours is not None else "smoke" if device == "cpu" else "gpu")
     if device not in ("cpu", "cuda"):
         raise UsageError(f"--device: expected cpu or cuda (not {device!r})")
     if nnodes > 1 and not rdzv_endpoint:
         raise UsageError("--nnodes above 1 needs --rdzv-endpoint HOST:PORT", hint="see `planner calibrate --help`")
-    if bootstrap < 0:
-        raise UsageError(f"--bootstrap: must be zero or more, got {bootstrap}", hint="give --bootstrap 1000, or 0")
+    _check_data(data)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file: --out names a results directory",
                          hint="give a directory, e.g. --out calibration/ (an old runs.jsonl can be moved into it)")
@@ -69,6 +70,10 @@ def calibrate(
         n_devices = gpus or os.cpu_count() or 1
     else:
         n_devices = gpus or _visible_gpus()
+    for flag, value, used in (("--budget-gpu-hours", budget_gpu_hours, preset == "budget"),
+                              ("--mfu", mfu, preset != "smoke")):
+        if value is not None and not used:
+            stderr_console().print(f"warning: {flag} is ignored by --preset {preset}", markup=False)
     peak = prior = None
     if preset != "smoke":
         from planner import resolve
@@ -104,6 +109,45 @@ def calibrate(
         _report(outcome, plan, out, as_json, bootstrap, seed)
     except KeyboardInterrupt:  # typer turns a bare KeyboardInterrupt into a silent exit 130: say what was kept
         raise _interrupted(out / cres.RUNS) from None
+
+
+def _check_flags(*, gpus: int | None, budget_gpu_hours: float | None, mfu: float | None, vocab_size: int | None,
+                 probes_per_gpu: int, nnodes: int, node_rank: int, seed: int, bootstrap: int) -> None:
+    """Reject out-of-range flags up front, naming the flag (a 0 or -1 would otherwise be read as 'not given')."""
+    import math
+
+    from planner.errors import UsageError
+
+    problems = [
+        (gpus is not None and gpus < 1, f"--gpus: must be 1 or more, got {gpus}",
+         "omit --gpus to use every visible GPU (every core with --device cpu)"),
+        (budget_gpu_hours is not None and not (math.isfinite(budget_gpu_hours) and budget_gpu_hours > 0),
+         f"--budget-gpu-hours: must be a positive number of GPU-hours, got {budget_gpu_hours}",
+         "e.g. --budget-gpu-hours 8"),
+        (mfu is not None and not 0 < mfu <= 1, f"--mfu: expected a fraction in (0, 1], got {mfu}",
+         "e.g. --mfu 0.4; omit it for the hardware profile's prior"),
+        (vocab_size is not None and vocab_size < 2, f"--vocab-size: must be at least 2, got {vocab_size}",
+         "give the vocabulary of your .bin/.npy token files, e.g. --vocab-size 50304"),
+        (probes_per_gpu < 1, f"--probes-per-gpu: must be 1 or more, got {probes_per_gpu}", "e.g. --probes-per-gpu 2"),
+        (nnodes < 1, f"--nnodes: must be 1 or more, got {nnodes}", "omit --nnodes on a single machine"),
+        (not 0 <= node_rank < nnodes, f"--node-rank: must be 0 to {nnodes - 1} with --nnodes {nnodes}, got {node_rank}",
+         "give each node a rank from 0 to --nnodes minus 1; node 0 writes the fits"),
+        (seed < 0, f"--seed: must be zero or more, got {seed}", "e.g. --seed 0"),
+        (bootstrap < 0, f"--bootstrap: must be zero or more, got {bootstrap}", "give --bootstrap 1000, or 0"),
+    ]
+    for bad, message, hint in problems:
+        if bad:
+            raise UsageError(message, hint=hint)
+
+
+def _check_data(data: str) -> None:
+    """A --data path must exist before anything is planned (stdlib and synthetic:... are not paths)."""
+    from planner.errors import ConfigError
+
+    if data == "stdlib" or data.startswith("synthetic:") or Path(data).expanduser().exists():
+        return
+    raise ConfigError(f"--data {data}: no such file or directory",
+                      hint="give stdlib, synthetic:zipf, a directory of text files, or a .jsonl, .bin or .npy file")
 
 
 def _interrupted(runs: Path):

@@ -9,6 +9,7 @@ from pydantic import Field
 from planner.schemas.base import SCHEMA_VERSION, Strict
 
 Status = Literal["pass", "warn", "fail", "skip"]
+ReportStatus = Literal["pass", "warn", "fail", "error"]  # error: a plan could not be read or resolved
 
 
 class CheckResult(Strict):
@@ -57,8 +58,27 @@ class PlanReport(Strict):
     changes: list[Change] | None = None
 
 
+class PlanError(Strict):
+    """A plan that could not be checked (unreadable, invalid, or naming an unknown profile)."""
+
+    file: str
+    status: Literal["error"] = "error"
+    error: str = Field(description="the one-line message, naming file, line and key where known")
+    hint: str
+    line: int | None = Field(default=None, description="1-based line of the offending key in the plan file")
+    exit_status: int = Field(default=3, exclude=True, description="the exit code this error alone gives")
+
+
 class CheckReport(Strict):
     schema_version: int = SCHEMA_VERSION
-    status: Status
+    status: ReportStatus
     strict: bool
-    plans: list[PlanReport]
+    plans: list[PlanReport | PlanError]
+
+    @property
+    def errors(self) -> list[PlanError]:
+        return [p for p in self.plans if isinstance(p, PlanError)]
+
+    @property
+    def checked(self) -> list[PlanReport]:
+        return [p for p in self.plans if isinstance(p, PlanReport)]

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args, get_origin
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from planner.schemas.base import Fraction, NonNegativeFloat, PositiveFloat, Strict
 
 
-class Shape(Strict):
+def _is_number(annotation) -> bool:
+    """int, float, a Literal of ints, or an Optional/Annotated/union holding one."""
+    if annotation in (int, float):
+        return True
+    if get_origin(annotation) is Literal:
+        return all(type(arg) is int for arg in get_args(annotation))
+    return any(_is_number(arg) for arg in get_args(annotation))
+
+
+class _PlanPart(Strict):
+    """A plan section: a number written as true/false is an error (pydantic's lax mode reads true as 1)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value, info: ValidationInfo):
+        if isinstance(value, bool) and _is_number(cls.model_fields[info.field_name].annotation):
+            raise PydanticCustomError("bool_not_number", "Input should be a number, not {value}",
+                                      {"value": str(value).lower()})
+        return value
+
+
+class Shape(_PlanPart):
     n_layers: int = Field(ge=1)
     d_model: int = Field(ge=1)
     n_heads: int = Field(ge=1)
@@ -17,8 +39,26 @@ class Shape(Strict):
     vocab_size: int = Field(ge=1)
     n_kv_heads: int | None = Field(default=None, ge=1, description="grouped-query attention; null = n_heads")
 
+    @field_validator("n_heads")
+    @classmethod
+    def _heads_divide_width(cls, n_heads: int, info: ValidationInfo) -> int:
+        d_model = info.data.get("d_model")
+        if d_model is not None and d_model % n_heads:
+            raise ValueError(f"d_model {d_model} is not a multiple of n_heads {n_heads} (head dimension "
+                             f"d_model / n_heads must be whole)")
+        return n_heads
 
-class Model(Strict):
+    @field_validator("n_kv_heads")
+    @classmethod
+    def _kv_heads_divide_heads(cls, n_kv_heads: int | None, info: ValidationInfo) -> int | None:
+        n_heads = info.data.get("n_heads")
+        if n_kv_heads is not None and n_heads is not None and n_heads % n_kv_heads:
+            raise ValueError(f"n_heads {n_heads} is not a multiple of n_kv_heads {n_kv_heads} (each key/value "
+                             f"head serves a whole group of query heads)")
+        return n_kv_heads
+
+
+class Model(_PlanPart):
     params: PositiveFloat | None = Field(default=None, description="TOTAL parameters (embeddings included)")
     shape: Shape | None = Field(default=None, description="alternatively the shape; params are then derived")
 
@@ -29,7 +69,7 @@ class Model(Strict):
         return self
 
 
-class Training(Strict):
+class Training(_PlanPart):
     tokens: PositiveFloat = Field(description="training tokens")
     seq_len: int = Field(default=4096, ge=1)
     global_batch_tokens: PositiveFloat | None = Field(default=None, description="null = the recommended batch")
@@ -42,16 +82,16 @@ class Training(Strict):
     price_usd_per_hour: PositiveFloat | None = Field(default=None, description="null = the profile's price")
 
 
-class Laws(Strict):
+class Laws(_PlanPart):
     loss: str = Field(default="besiroglu-2024", description="loss-law profile name or path (e.g. a calibrated law)")
     batch: str = Field(default="zhang-2024", description="critical-batch law profile name or path")
 
 
-class Inference(Strict):
+class Inference(_PlanPart):
     tokens: NonNegativeFloat = Field(description="lifetime inference tokens (input + output)")
 
 
-class Limits(Strict):
+class Limits(_PlanPart):
     """Every limit is optional; a check without its limit is skipped."""
 
     max_gpu_hours: PositiveFloat | None = None
@@ -70,7 +110,7 @@ class Limits(Strict):
     warn_fraction: Fraction = Field(default=0.9, description="warn when a budget uses more than this share of its limit")
 
 
-class PlanFile(Strict):
+class PlanFile(_PlanPart):
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1)
     model: Model

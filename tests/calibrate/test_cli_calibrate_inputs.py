@@ -1,0 +1,59 @@
+"""`planner calibrate --dry-run` on out-of-range flags: one error and one hint, exit 2 (3 for missing data)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import assert_one_error
+
+SMOKE = ("calibrate", "--device", "cpu", "--preset", "smoke", "--dry-run")
+GPU = ("calibrate", "--preset", "gpu", "--dry-run")
+
+
+@pytest.mark.parametrize("base, flags, needle", [
+    (SMOKE, ("--gpus", "0"), "--gpus: must be 1 or more"),
+    (SMOKE, ("--gpus", "-1"), "--gpus: must be 1 or more"),
+    (GPU, ("--gpus", "0"), "--gpus: must be 1 or more"),
+    (GPU, ("--mfu", "0"), "--mfu: expected a fraction in (0, 1]"),
+    (GPU, ("--mfu", "1.5"), "--mfu: expected a fraction in (0, 1]"),
+    (GPU, ("--mfu", "nan"), "--mfu: expected a fraction in (0, 1]"),
+    (SMOKE, ("--nnodes", "0"), "--nnodes: must be 1 or more"),
+    (SMOKE, ("--nnodes", "-1"), "--nnodes: must be 1 or more"),
+    (SMOKE, ("--node-rank", "3", "--nnodes", "1"), "--node-rank: must be 0 to 0"),
+    (SMOKE, ("--node-rank", "-1"), "--node-rank: must be 0 to 0"),
+    (SMOKE, ("--probes-per-gpu", "0"), "--probes-per-gpu: must be 1 or more"),
+    (SMOKE, ("--probes-per-gpu", "-1"), "--probes-per-gpu: must be 1 or more"),
+    (SMOKE, ("--seed", "-1"), "--seed: must be zero or more"),
+    (SMOKE, ("--budget-gpu-hours", "-1"), "--budget-gpu-hours: must be a positive number"),
+    (("calibrate", "--dry-run"), ("--budget-gpu-hours", "inf"), "--budget-gpu-hours: must be a positive number"),
+    (GPU, ("--vocab-size", "0"), "--vocab-size: must be at least 2"),
+    (GPU, ("--vocab-size", "-1"), "--vocab-size: must be at least 2"),
+    (GPU, ("--vocab-size", "1"), "--vocab-size: must be at least 2"),
+    (SMOKE, ("--vocab-size", "1"), "--vocab-size: must be at least 2"),
+])
+def test_out_of_range_flags_are_usage_errors(cli, base, flags, needle):
+    r = cli(*base, *flags)
+    assert_one_error(r, 2)
+    assert needle in r.stderr
+
+
+def test_missing_data_path_is_a_data_error(cli, tmp_path):
+    r = cli(*SMOKE, "--data", str(tmp_path / "nope.bin"))
+    assert_one_error(r, 3)
+    assert f"--data {tmp_path / 'nope.bin'}: no such file or directory" in r.stderr
+
+
+def test_valid_dry_runs_still_plan(cli, tmp_path):
+    smoke = cli(*SMOKE, "--json", "--data", "synthetic:zipf", "--nnodes", "1", "--node-rank", "0", "--seed", "0")
+    assert smoke.code == 0, smoke.stderr
+    assert smoke.json["preset"] == "smoke" and "error:" not in smoke.stderr
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text("hello world\n" * 100)
+    gpu = cli(*GPU, "--json", "--gpus", "2", "--mfu", "0.5", "--data", str(tmp_path / "corpus"))
+    assert gpu.code == 0, gpu.stderr
+    assert gpu.json["preset"] == "gpu" and gpu.json["n_devices"] == 2 and gpu.json["mfu_prior"] == 0.5
+
+
+def test_flags_a_preset_ignores_are_named(cli):
+    r = cli(*SMOKE, "--json", "--data", "synthetic:zipf", "--mfu", "0.5")
+    assert r.code == 0 and "warning: --mfu is ignored by --preset smoke" in r.stderr
