@@ -8,6 +8,7 @@ NON-EMBEDDING parameters (or FLOPs). Convert with :func:`non_embedding_params` a
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -89,15 +90,21 @@ def llama_ffn_width(d_model: int) -> int:
     return FFN_MULTIPLE * math.ceil(hidden / FFN_MULTIPLE)
 
 
-def llama_shape(n_layers: int, vocab_size: int = 32000, seq_len: int = 4096) -> TransformerShape:
-    """Llama-like shape with d_model ≈ 128·n_layers and 128-dim heads (the rule of :func:`shape_for_params`).
+def llama_shape(
+    n_layers: int, vocab_size: int = 32000, seq_len: int = 4096, n_heads: int | None = None
+) -> TransformerShape:
+    """Llama-like shape with 128-dim heads and d_model ≈ 128·n_layers (the rule of :func:`shape_for_params`).
 
-    From 8 layers on, the head count is rounded to a multiple of 8 so that tensor parallelism over an
-    8-GPU node divides the heads (Megatron requires n_heads % TP == 0); Llama 2 7B/13B (32, 40 heads) obey it.
+    From 16 heads on (d_model 2048, past ~1B parameters, where tensor parallelism starts to matter),
+    the head count is rounded to a multiple of 8 so that tensor parallelism over an 8-GPU node divides
+    the heads (Megatron requires n_heads % TP == 0); Llama 2 7B/13B (32, 40 heads) obey it. Smaller
+    models keep d_model = 128·n_layers exactly: rounding 9-15 heads to 8 or 16 would leave no shape
+    between 0.21B and 0.75B parameters. `n_heads` overrides the rule.
     """
-    n_heads = n_layers * ASPECT_RATIO // HEAD_DIM
-    if n_heads >= 8:
-        n_heads = 8 * round(n_heads / 8)
+    if n_heads is None:
+        n_heads = n_layers * ASPECT_RATIO // HEAD_DIM
+        if n_heads >= 16:
+            n_heads = 8 * round(n_heads / 8)
     d_model = HEAD_DIM * n_heads
     return TransformerShape(
         n_layers=n_layers,
@@ -109,24 +116,41 @@ def llama_shape(n_layers: int, vocab_size: int = 32000, seq_len: int = 4096) -> 
     )
 
 
+@functools.lru_cache(maxsize=32)
+def _candidates(vocab_size: int, seq_len: int, max_layers: int = 256) -> tuple[TransformerShape, ...]:
+    return tuple(_generate_candidates(vocab_size, seq_len, max_layers))
+
+
+def _generate_candidates(vocab_size: int, seq_len: int, max_layers: int):
+    """Each n_layers with the rule's head count, and from 16 heads also the multiples of 8 either side
+    (aspect ratios within ~0.75-1.5x of 128, where Kaplan et al. 2020 Fig. 5 find the loss unchanged):
+    neighbouring candidates then differ by at most ~20% in parameters above ~1e8."""
+    for n_layers in range(1, max_layers + 1):
+        exact = n_layers * ASPECT_RATIO // HEAD_DIM
+        if exact < 16:
+            yield llama_shape(n_layers, vocab_size, seq_len)
+            continue
+        for heads in sorted({8 * (exact // 8), 8 * -(-exact // 8), 8 * round(exact / 8)}):
+            yield llama_shape(n_layers, vocab_size, seq_len, n_heads=heads)
+
+
 def shape_for_params(
     n_params: float, vocab_size: int = 32000, seq_len: int = 4096, max_layers: int = 256
 ) -> TransformerShape:
     """The Llama-like shape whose TOTAL parameter count is closest to n_params.
 
-    Rule: aspect ratio d_model/n_layers = 128 and head_dim = 128, as in Llama 2 7B (32 × 4096) and 13B
+    Rule: aspect ratio d_model/n_layers ≈ 128 and head_dim = 128, as in Llama 2 7B (32 × 4096) and 13B
     (40 × 5120) (Touvron et al. 2023); SwiGLU width 8d/3 rounded to 256; untied embeddings. Kaplan et
     al. 2020 (Fig. 5) find loss within a few percent for aspect ratios 20-200, so the rule costs little.
     At 6.74e9 it returns Llama 2 7B's shape exactly. Larger Llamas use a lower ratio (70B: 102), so
-    treat shapes far above 13B as indicative.
+    treat shapes far above 13B as indicative. Ties go to the aspect ratio nearer 128.
     """
     if not n_params > 0:
         raise ValueError("n_params must be positive")
-    best = min(
-        (llama_shape(n, vocab_size, seq_len) for n in range(1, max_layers + 1)),
-        key=lambda s: abs(math.log(s.total_params / n_params)),
+    return min(
+        _candidates(vocab_size, seq_len, max_layers),
+        key=lambda s: (abs(math.log(s.total_params / n_params)), abs(s.d_model / s.n_layers - ASPECT_RATIO)),
     )
-    return best
 
 
 def non_embedding_params(n_params_total: float, vocab_size: int = 32000, seq_len: int = 4096) -> float:
@@ -138,7 +162,7 @@ def non_embedding_params(n_params_total: float, vocab_size: int = 32000, seq_len
 def total_params(n_params_non_embedding: float, vocab_size: int = 32000, seq_len: int = 4096) -> float:
     """TOTAL count for a non-embedding count: adds the embeddings of the closest Llama-like shape."""
     shape = min(
-        (llama_shape(n, vocab_size, seq_len) for n in range(1, 257)),
+        _candidates(vocab_size, seq_len),
         key=lambda s: abs(math.log(s.non_embedding_params / n_params_non_embedding)),
     )
     return float(n_params_non_embedding + shape.embedding_params)
