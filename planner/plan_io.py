@@ -77,7 +77,8 @@ def inputs(loaded: LoadedPlan, confidence: float | None):
     try:
         hardware.peak_flops_per_s(plan.training.dtype)
     except KeyError as exc:
-        raise ConfigError(f"{loaded.path}:{loaded.line('training.dtype')}: training.dtype: {exc.args[0]}") from None
+        raise ConfigError(f"{loaded.path}:{loaded.line('training.dtype')}: training.dtype: {exc.args[0]}",
+                          hint=f"`planner hardware show {plan.training.gpu}` lists the accelerator's dtypes") from None
     return law, Inputs(plan, resolve.law_params(law.profile), resolve.law_samples(law.profile), hardware, cbs, b_opt,
                        confidence)  # fmt: skip
 

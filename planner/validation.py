@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from planner import profiles
 from planner.errors import ConfigError
 
@@ -34,9 +32,9 @@ def validate_file(path: Path) -> Validation:
     except OSError as exc:
         return Validation(str(path), "?", "?", False, f"{path}: cannot read ({exc.strerror})")
     try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        data = None
+        data = profiles.read_yaml(raw, path)  # a syntax error is reported as such, with its line
+    except ConfigError as exc:
+        return Validation(str(path), "?", "?", False, exc.message)
     kind = data.get("kind") if isinstance(data, dict) else None
     schema = schema_for(str(kind))
     if schema is None:

@@ -125,7 +125,7 @@ def fit(
             _write_law(result, boot, data, write_law, name or Path(runs).stem)
         if plot is not None:
             render_fit.plot_loss_fit(plot, data.N, data.D, data.L, result, boot, request.budgets)
-            stderr_console().print(f"wrote {plot}", markup=False)
+            stderr_console().print(f"wrote {plot}", markup=False, soft_wrap=True)
     out = {**result.to_dict(), "input": {"file": data.path, "sha256": data.sha256, "n_read": data.n_read,
                                          "dropped_rows": list(data.dropped_rows), "tokens_from": data.tokens_from}}
     if fmt != "table":
@@ -216,4 +216,4 @@ def _write_profile(schema, profile: dict, path: Path) -> None:
         path.write_text(yaml.safe_dump(law.model_dump(mode="json", exclude_none=True), sort_keys=False))
     except OSError as exc:
         raise UsageError(f"--write-law: cannot write {path}: {exc.strerror}", hint="choose a writable path") from None
-    stderr_console().print(f"wrote {path}", markup=False)
+    stderr_console().print(f"wrote {path}", markup=False, soft_wrap=True)

@@ -27,23 +27,9 @@ def validate(
     from planner import render_profiles, validation
     from planner.errors import ConfigError
 
-    results = [_validate(Path(p)) for p in paths or validation.every_profile()]
+    results = [validation.validate_file(Path(p)) for p in paths or validation.every_profile()]
     stdout_console().print(render_profiles.validation_table(results))
     bad = [r for r in results if not r.ok]
     if bad:
         raise ConfigError(f"{len(bad)} of {len(results)} profiles are invalid; first: {bad[0].message}",
                           hint="fix the fields named above; `planner laws show` / `hardware show` print valid examples")
-
-
-def _validate(path: Path):
-    """validation.validate_file, except that YAML that does not parse is reported as such, with its line."""
-    from planner import profiles, validation
-    from planner.errors import ConfigError
-
-    try:
-        profiles.read_yaml(path.read_bytes(), path)
-    except ConfigError as exc:
-        return validation.Validation(str(path), "?", "?", False, exc.message)
-    except OSError:
-        pass  # validate_file reports a file it cannot read
-    return validation.validate_file(path)

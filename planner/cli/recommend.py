@@ -79,7 +79,7 @@ def recommend(
         from planner import plots
 
         plots.recommendation(result, request, p, plot)
-        stderr_console().print(f"wrote {plot}", markup=False)
+        stderr_console().print(f"wrote {plot}", markup=False, soft_wrap=True)
     if write_plan is not None:
         from planner import plan_io
 
@@ -89,7 +89,7 @@ def recommend(
             write_plan.write_text(text)
         except OSError as exc:
             raise UsageError(f"--write-plan: cannot write {write_plan}: {exc.strerror}", hint="choose a writable path") from None
-        stderr_console().print(f"wrote {write_plan}", markup=False)
+        stderr_console().print(f"wrote {write_plan}", markup=False, soft_wrap=True)
     if fmt != "table":
         emit_data(result.model_dump(mode="json"), fmt)
         return
