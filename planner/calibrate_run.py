@@ -48,6 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from planner.errors import ConfigError
 from planner.schemas.probe import ProbePlan, ProbeResult, ProbeSpec
 
 
@@ -393,9 +394,12 @@ def _terminate(child: _Child, grace_s: float) -> None:
 
 
 def data_warnings(specs: list[ProbeSpec]) -> list[str]:
-    """Repetition warnings (> max_epochs passes over the training split) for each data source of the plan.
+    """Check each data source of the plan before any probe starts; return repetition warnings.
 
-    Opens the sources with calibrate.data (numpy only, no torch); probes repeat the check themselves.
+    A source that cannot be read, or whose vocabulary exceeds a probe's model vocabulary, would fail
+    every probe: it is a ConfigError (exit 3) here. Repetition (> max_epochs passes over the training
+    split) is a warning. Opens the sources with calibrate.data (numpy only, no torch); probes repeat
+    the check themselves.
     """
     from calibrate import data as datamod  # lazily: planner never imports calibrate at module level
 
@@ -405,8 +409,14 @@ def data_warnings(specs: list[ProbeSpec]) -> list[str]:
         try:
             source = datamod.load(source_name, vocab_size=mine[0].data_vocab_size, text_key=mine[0].data_text_key)
         except (OSError, ValueError) as exc:
-            warnings.append(f"data {source_name!r} cannot be read: {exc}")
-            continue
+            raise ConfigError(f"--data {source_name}: cannot be read: {exc}",
+                              hint="give a directory of text files, a .jsonl, .txt, .bin or .npy file, "
+                                   "stdlib or synthetic:zipf") from None
+        smallest = min(s.vocab_size for s in mine)
+        if source.vocab_size > smallest:
+            raise ConfigError(f"--data {source_name}: token ids reach {source.vocab_size - 1}, beyond the probes' "
+                              f"vocabulary of {smallest}",
+                              hint="give --vocab-size at least the tokenizer's vocabulary (ids + 1)")
         worst = max(mine, key=lambda s: s.total_tokens)
         w = datamod.epoch_warning(worst.total_tokens, source, worst.max_epochs)
         if w:

@@ -57,3 +57,21 @@ def test_valid_dry_runs_still_plan(cli, tmp_path):
 def test_flags_a_preset_ignores_are_named(cli):
     r = cli(*SMOKE, "--json", "--data", "synthetic:zipf", "--mfu", "0.5")
     assert r.code == 0 and "warning: --mfu is ignored by --preset smoke" in r.stderr
+
+
+def test_unreadable_or_too_wide_data_stops_before_any_probe(cli, tmp_path):
+    """Data that would fail every probe is exit 3 at planning time, not a warning then N failed probes."""
+    import numpy as np
+
+    empty = tmp_path / "corpus"
+    empty.mkdir()
+    (empty / "tokens.bin").write_bytes(b"\0\1")  # no text files in a text directory
+    r = cli(*SMOKE, "--data", str(empty))
+    assert_one_error(r, 3)
+    assert "no text files" in r.stderr
+    tokens = tmp_path / "tokens.bin"
+    np.arange(1000, dtype=np.uint16).tofile(tokens)  # ids up to 999 against the smoke model's 257
+    r = cli(*SMOKE, "--data", str(tokens))
+    assert_one_error(r, 3)
+    assert "token ids reach 999" in r.stderr and "--vocab-size" in r.stderr
+    assert cli(*SMOKE, "--data", str(tokens), "--vocab-size", "1000").code == 0
