@@ -21,11 +21,16 @@ LAW_OF = {
 }
 
 
-def _golden(name: str):
+def golden_file(name: str) -> Path:
+    """A file of shared/golden, or skip the test where the checkout has no shared/ beside it."""
     path = GOLDEN / name
     if not path.exists():
         pytest.skip(f"golden data {path} not present")
-    return json.loads(path.read_text())
+    return path
+
+
+def _golden(name: str):
+    return json.loads(golden_file(name).read_text())
 
 
 @pytest.fixture(scope="session")

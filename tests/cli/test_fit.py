@@ -7,7 +7,7 @@ import csv
 import pytest
 import yaml
 
-from tests.conftest import GOLDEN, assert_one_error
+from tests.conftest import assert_one_error, golden_file
 
 TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 
@@ -53,7 +53,7 @@ def test_fit_write_law_then_recommend_with_bands(cli, runs_csv, tmp_path):
 
 def test_fit_cbs_write_law_then_recommend(cli, tmp_path):
     law = tmp_path / "batch.yaml"
-    r = cli("fit-cbs", str(GOLDEN / "zhang_cbs_steps.csv"), "--write-law", str(law))
+    r = cli("fit-cbs", str(golden_file("zhang_cbs_steps.csv")), "--write-law", str(law))
     assert r.code == 0, r.stderr
     fitted = cli("recommend", "--params", "7B", "--batch-law", str(law), "--json").json
     shipped = cli("recommend", "--params", "7B", "--json").json

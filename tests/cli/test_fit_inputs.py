@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from tests.conftest import GOLDEN, assert_one_error
+from tests.conftest import GOLDEN, assert_one_error, golden_file
 
 ZHANG = GOLDEN / "zhang_cbs_steps.csv"
 
@@ -93,7 +93,7 @@ def test_unwritable_law_fails_before_fitting(cli, runs, tmp_path, no_fit):
 
 
 def test_negative_seed_is_a_usage_error(cli, runs, no_fit):
-    for args in (("fit", str(runs)), ("fit-cbs", str(ZHANG))):
+    for args in (("fit", str(runs)), ("fit-cbs", str(golden_file("zhang_cbs_steps.csv")))):
         r = cli(*args, "--bootstrap", "5", "--seed", "-1")
         assert_one_error(r, 2)
         assert "--seed" in r.stderr
@@ -171,7 +171,7 @@ def test_ctrl_c_says_the_fit_does_not_resume(cli, runs, monkeypatch):
 
     monkeypatch.setattr(fitting, "fit_law", interrupt)
     monkeypatch.setattr(cbs_fit, "fit_cbs", interrupt)
-    for args in (("fit", str(runs)), ("fit-cbs", str(ZHANG))):
+    for args in (("fit", str(runs)), ("fit-cbs", str(golden_file("zhang_cbs_steps.csv")))):
         r = cli(*args)
         assert_one_error(r, 130)
         assert "error: interrupted" in r.stderr and "does not resume" in r.stderr
