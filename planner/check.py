@@ -19,6 +19,7 @@ from planner.shapes import TransformerShape, shape_for_params
 from planner.training_plan import TrainingOptions, TrainingPlan, plan_training
 
 LOSS_RTOL = 1e-9  # a plan written at exactly its target loss passes despite float round-off
+BATCH_RTOL = 0.005  # a global batch within 0.5% of the one written runs "as given"
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ def evaluate(inputs: Inputs) -> tuple[list[CheckResult], PlanMetrics]:
                     lim.max_batch_over_cbs, "x CBS", "limits.max_batch_over_cbs", lim.warn_fraction),
         optimum_check(lifetime, optimum, lim.max_over_optimum, d_inf),
     ]  # fmt: skip
+    if plan.training.global_batch_tokens is not None and tp is not None:
+        checks.append(batch_check(plan.training.global_batch_tokens, tp))
     metrics = PlanMetrics(
         n_params=N, n_tokens=D, tokens_per_param=D / N, predicted_loss=loss, lifetime_flops=lifetime,
         gpu_hours=gpu_hours, cost_usd=cost, wall_clock_s=wall,
@@ -188,6 +191,22 @@ def optimum_check(lifetime: float, optimum: float | None, tolerance: float | Non
     what = f"lifetime FLOPs {over:+.1%} vs the optimum at the same loss for {d_inf:.3g} inference tokens"
     status = "fail" if over > tolerance else "pass"
     return _result("lifetime_over_optimum", status, over, tolerance, "fraction", what, key)
+
+
+def batch_check(given: float, tp: TrainingPlan) -> CheckResult:
+    """The batch the GPU layout can run: a whole number of sequences per GPU x accumulation x DP ranks.
+
+    A plan's global_batch_tokens that the layout cannot run as written is rounded by the GPU plan (as
+    `recommend` warns); here it is a warning, so that a committed plan never silently trains another batch.
+    """
+    g = tp.gpus
+    layout = (f"{g.batch_sequences} sequences of {g.seq_len}: {g.micro_batch_sequences} per GPU x "
+              f"{g.grad_accumulation_steps} accumulation x {g.data_parallel} data-parallel ranks")
+    key = "training.global_batch_tokens"
+    if abs(g.batch_tokens / given - 1.0) <= BATCH_RTOL:
+        return _result("batch_as_given", "pass", g.batch_tokens, given, "tokens", f"runs as given ({layout})", key)
+    return _result("batch_as_given", "warn", g.batch_tokens, given, "tokens",
+                   f"global_batch_tokens {given:.4g} runs as {g.batch_tokens:.4g} ({layout})", key)
 
 
 def overall(checks: list[CheckResult]) -> str:

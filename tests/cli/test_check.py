@@ -14,7 +14,7 @@ from planner.plan_io import EXAMPLE
 from tests.conftest import assert_one_error
 
 CHECKS = ["fits_memory", "gpu_hours", "cost_usd", "wall_clock_s", "predicted_loss", "tokens_per_param",
-          "batch_over_cbs", "lifetime_over_optimum"]  # fmt: skip
+          "batch_over_cbs", "lifetime_over_optimum", "batch_as_given"]  # fmt: skip (the last one: plans that give a batch)
 GITHUB = re.compile(r"^::(error|warning|notice) file=([^,]+)(?:,line=(\d+))?,title=([^:]+)::(.+)$")
 
 
@@ -202,3 +202,12 @@ def test_baseline_file_and_git_ref(cli, tmp_path, plan):
     changes = {c["metric"]: c for c in r.json["plans"][0]["changes"]}
     assert changes["n_tokens"]["relative"] == pytest.approx(0.5, rel=1e-9)
     assert_one_error(cli("check", str(new), "--baseline", "no-such-ref"), 3)
+
+
+def test_a_batch_the_layout_cannot_run_is_a_warning(cli, tmp_path, plan):
+    plan["training"]["global_batch_tokens"] = 10  # far below one sequence per data-parallel rank
+    r = cli("check", str(write(tmp_path, plan)), "--format", "json")
+    batch = next(c for c in r.json["plans"][0]["checks"] if c["name"] == "batch_as_given")
+    assert batch["status"] == "warn" and batch["limit"] == 10 and batch["value"] > 1e5
+    assert "runs as" in batch["reason"] and batch["key"] == "training.global_batch_tokens"
+    assert cli("check", str(write(tmp_path, plan)), "--strict").code == 7  # --strict fails on it

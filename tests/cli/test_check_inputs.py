@@ -155,7 +155,7 @@ def test_every_file_is_checked_on_its_own(cli, tmp_path, plan):
     assert r.code == 3
     entries = {p["file"]: p for p in r.json["plans"]}
     assert r.json["status"] == "error"
-    assert entries[str(good)]["status"] == "pass" and len(entries[str(good)]["checks"]) == 8
+    assert entries[str(good)]["status"] == "pass" and len(entries[str(good)]["checks"]) == 9  # 8 + batch_as_given
     assert entries[str(bad)] == {"file": str(bad), "status": "error", "line": 4, "hint": entries[str(bad)]["hint"],
                                  "error": f"{bad}:4: model.params: Input should be greater than 0"}
     lines = [line for line in r.stderr.splitlines() if line.strip()]
