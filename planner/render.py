@@ -15,7 +15,11 @@ CONSTANTS = ("E", "A", "B", "alpha", "beta")
 
 
 def _change(new: float, old: float) -> str:
-    return "—" if old == 0 else f"{(new - old) / old:+.1%}"
+    """Relative change; beyond 11x either way as a factor (x12.3, x0.0021): -100.0% would hide 1/470."""
+    if old == 0:
+        return "—"
+    ratio = new / old
+    return f"x{ratio:.3g}" if ratio >= 11 or 0 < ratio <= 1 / 11 else f"{ratio - 1:+.1%}"
 
 
 def recommendation(result: RecommendResult) -> Group:

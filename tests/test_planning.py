@@ -73,3 +73,11 @@ def test_inputs_past_the_law_or_float_range_name_what_was_given(mode, given):
     with pytest.raises(InfeasibleError) as exc:
         recommend(_request(**mode), EPOCH, _identity(EPOCH))
     assert given in exc.value.message and "target loss" not in exc.value.message
+
+
+def test_change_column_turns_into_a_factor_beyond_11x():
+    from planner.render import _change
+
+    assert _change(2.0, 1.0) == "+100.0%" and _change(0.5, 1.0) == "-50.0%"
+    assert _change(17.6, 1.0) == "x17.6" and _change(1.99e5, 7e9) == "x2.84e-05"  # not "-100.0%"
+    assert _change(1.0, 0.0) == "—"
