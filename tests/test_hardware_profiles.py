@@ -135,3 +135,11 @@ def test_batch_schema_rules():
     assert profile.law("lr").exponents == {"C": -0.125}
     with pytest.raises(KeyError, match="has: b_opt, lr"):
         profile.law("cbs")
+
+
+def test_a_number_written_as_a_boolean_is_refused():
+    """pydantic's lax mode reads `true` as 1; every schema (Strict) refuses it for a number field."""
+    data = yaml.safe_load((profiles.builtin_dir() / "hardware" / "h100-sxm5-80gb.yaml").read_text())
+    data["mfu_prior"] = True
+    with pytest.raises(ValidationError, match="Input should be a number, not true"):
+        HardwareProfile.model_validate(data)

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args, get_origin
+from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from planner.schemas.base import Fraction, NonNegativeFloat, PositiveFloat, Strict
 
 
-def _is_number(annotation) -> bool:
-    """int, float, a Literal of ints, or an Optional/Annotated/union holding one."""
-    if annotation in (int, float):
-        return True
-    if get_origin(annotation) is Literal:
-        return all(type(arg) is int for arg in get_args(annotation))
-    return any(_is_number(arg) for arg in get_args(annotation))
-
-
 class _PlanPart(Strict):
-    """A plan section: a number written as true/false is an error (pydantic's lax mode reads true as 1)."""
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_booleans(cls, value, info: ValidationInfo):
-        if isinstance(value, bool) and _is_number(cls.model_fields[info.field_name].annotation):
-            raise PydanticCustomError("bool_not_number", "Input should be a number, not {value}",
-                                      {"value": str(value).lower()})
-        return value
+    """A plan section (booleans for numbers are refused by Strict itself)."""
 
 
 class Shape(_PlanPart):
