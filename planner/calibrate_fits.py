@@ -9,7 +9,7 @@ reach that target, and Zhang's B_ref = that smallest batch (the run closest to t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from planner.errors import FitError
 from planner.schemas.probe import ProbePlan, ProbeResult
@@ -32,6 +32,7 @@ MIN_SIZES, MIN_POINTS = 4, 6  # calibration.md §1.3: 4-5 sizes minimum; 5 const
 MIN_BATCHES = 3  # R(B) = a + b/B has 2 parameters: 3 batch sizes per target leave one to check the fit
 CBS_OVERHEAD = 0.2  # Zhang et al. 2024's 20% step overhead
 TOKEN_SUFFIXES = (".bin", ".npy", ".npz")  # calibrate/data.py: pre-tokenised sources; text is byte-level
+FLOOR_RTOL = 0.01  # a fitted E more than 1% below a source's known entropy fails the recovery check (§4.2)
 
 
 # ----------------------------------------------------------------------------- units
@@ -43,6 +44,11 @@ class Units:
     tokens: str
     byte_level: bool
     corpus: str
+    entropy_nats: float | None = None  # the source's exact entropy rate, the floor of E (synthetic sources only)
+
+    @property
+    def per(self) -> str:
+        return "nats per byte" if self.byte_level else "nats per token"
 
 
 def corpus_label(data: str) -> str:
@@ -62,10 +68,48 @@ def units_of(results: list[ProbeResult]) -> Units:
         byte = not (data.startswith("synthetic:") or data.lower().endswith(TOKEN_SUFFIXES))
     else:
         byte = unit == "bytes"
-    label = corpus_label(data)
+    label, floor = corpus_label(data), known_entropy(data)
     if byte:
-        return Units(f"nats per byte ({label})", "training bytes", True, label)
-    return Units(f"nats per token ({label})", "training tokens", False, label)
+        return Units(f"nats per byte ({label})", "training bytes", True, label, floor)
+    return Units(f"nats per token ({label})", "training tokens", False, label, floor)
+
+
+def known_entropy(data: str) -> float | None:
+    """The exact entropy rate of a synthetic source (calibrate.data), None for real data.
+
+    It depends only on the source's vocabulary and Zipf exponent, so the source is rebuilt as an order-1
+    chain with a short stream (milliseconds, numpy only) rather than the probes' millions of tokens.
+    """
+    if not data.startswith("synthetic:"):
+        return None
+    from urllib.parse import parse_qsl, urlencode
+
+    from calibrate import data as datamod  # lazily: planner never imports calibrate at module level
+
+    source, _, query = data.partition("?")
+    small = f"{source}?{urlencode({**dict(parse_qsl(query)), 'order': 1, 'tokens': 1024, 'val': 1024})}"
+    try:
+        return datamod.load(small).entropy_nats
+    except ValueError:  # an unknown synthetic source: the probes failed on it already
+        return None
+
+
+def floor_flags(fit, units: Units) -> list[str]:
+    """The recovery check of a known-entropy source (calibration.md §4.2): fitted E >= the true entropy.
+
+    Flags E, or its whole 95% interval, more than FLOOR_RTOL below the floor; nothing when the floor is unknown.
+    """
+    h = units.entropy_nats
+    if h is None:
+        return []
+    iv = ((fit.intervals or {}).get("params") or {}).get("E")
+    band = f" (95% interval {iv['low']:.3g}–{iv['high']:.3g})" if iv else ""
+    below = fit.E < h * (1 - FLOOR_RTOL) or (iv is not None and iv["high"] < h * (1 - FLOOR_RTOL))
+    if not below:
+        return []
+    return [(f"below the floor: E = {fit.E:.4g}{band} is more than {FLOOR_RTOL:.0%} below the source's known "
+             f"entropy {h:.4g} {units.per}, so the fit fails the recovery check (fitted E >= true entropy, "
+             "calibration.md §4.2)")]
 
 
 # ----------------------------------------------------------------------------- the loss law
@@ -129,8 +173,10 @@ def fit_law(results, *, plan=None, n_bootstrap=1000, seed=0, name="calibration",
         boot = unc.bootstrap_loss_law(N, D, L, fit, n_samples=n_bootstrap, seed=seed,
                                       extra_starts=fit.distinct_optima[1:], groups=N)
         fit = unc.with_intervals(fit, boot)
+    units = units or units_of(results)
+    fit = replace(fit, flags=fit.flags + tuple(floor_flags(fit, units)))
     out.fit, out.boot = fit, boot
-    _law_profile(out, rows, units or units_of(results), name=name, date=date, input_sha256=input_sha256)
+    _law_profile(out, rows, units, name=name, date=date, input_sha256=input_sha256)
     return out
 
 
@@ -153,6 +199,8 @@ def _law_profile(out: LawOutcome, rows, units: Units, *, name: str, date: str, i
     if boot is not None:
         out.notes += _usable_samples(prof["uncertainty"], fit.flags)
         prof["provenance"]["bootstrap"] = "resamples whole probe sizes (each with its cooldown branches)"
+    if units.entropy_nats is not None:
+        prof["provenance"]["entropy_floor_nats"] = units.entropy_nats
     prof["notes"] = " ".join(out.notes) or None
     out.profile = LawProfile.model_validate(prof).model_dump(mode="json", exclude_none=True)
 
@@ -179,6 +227,9 @@ def _usable_samples(uncertainty: dict, flags) -> list[str]:
 
 def law_notes(fit, units: Units) -> list[str]:
     notes = [f"FLAG {flag}." for flag in fit.flags]
+    if units.entropy_nats is not None:
+        notes.append(f"The synthetic source's exact entropy rate is {units.entropy_nats:.4g} {units.per}: the floor "
+                     "that E must not fall below (calibration.md §4.2).")
     if units.byte_level:
         notes.append("Byte-level data: the constants are nats per byte with D in bytes, NOT comparable with "
                      "token-level published constants (calibration.md §1.5 item 9).")

@@ -9,12 +9,14 @@ from pathlib import Path
 from planner.calibrate_fits import (
     BATCH,
     CBS_CSV,
+    FLOOR_RTOL,
     LADDER_CSV,
     LAW,
     PRIOR_LAW,
     BatchOutcome,
     LawOutcome,
     Units,
+    floor_flags,
     ladder_rows,
 )
 from planner.errors import PlannerError
@@ -68,11 +70,19 @@ class Written:
     n_failed: int
     warnings: list[str] = field(default_factory=list)
 
+    def _recovery(self) -> dict | None:
+        """The known-entropy check (synthetic sources): the floor, fitted E, and whether E clears it."""
+        h, fit = self.units.entropy_nats, self.law.fit
+        if h is None:
+            return None
+        return {"entropy_nats": h, "unit": self.units.per, "E": None if fit is None else fit.E,
+                "passes": None if fit is None else not floor_flags(fit, self.units)}
+
     def to_dict(self) -> dict:
         fit = self.law.fit.to_dict() if self.law.fit is not None else None
         return {"out": str(self.out_dir), "files": self.files, "skipped": self.skipped, "n_ok": self.n_ok,
                 "n_failed": self.n_failed, "units": self.units.__dict__, "loss_law": fit,
-                "loss_law_problem": self.law.problem,
+                "loss_law_problem": self.law.problem, "recovery_check": self._recovery(),
                 "batch_law": self.batch.fit.to_dict() if self.batch.fit is not None else None,
                 "batch_law_problem": self.batch.problem, "batch_dropped_targets": self.batch.dropped,
                 "warnings": self.warnings}
@@ -118,6 +128,7 @@ def _law_section(w: Written, results) -> list[str]:
     if law.problem:
         out += [f"**No law written: {law.problem}.**", ""]
     fit = law.fit
+    out += _floor_paragraph(fit, w.units)
     if fit is None:
         return out
     prior = prior_law()
@@ -139,13 +150,35 @@ def _law_section(w: Written, results) -> list[str]:
         out += [("**The data cannot identify this law**: the bootstrap intervals span orders of magnitude. These "
                 "constants show that the pipeline works; do not plan with them (calibration.md §1.3: 4-5 sizes "
                 "over >= 15x in N, 3-4 post-decay points each)."), ""]
-    if any(flag.startswith("boundary: E") for flag in fit.flags):
+    if any(flag.startswith("boundary: E") and "is at 0" in flag for flag in fit.flags):
         out += [("E sits at its boundary (0): the probes are too small to show a loss floor, so E and everything "
                 "dominated by it (losses of large models, the frontier at large budgets) are not identified "
                 "(calibration.md §5)."), ""]
+    pinned = [flag.split(":", 1)[1].split("=", 1)[0].strip() for flag in fit.flags
+              if flag.startswith("boundary:") and "the fitter's" in flag]
+    if pinned:
+        out += [(f"**Boundary solution**: {' and '.join(pinned)} sit{'s' if len(pinned) == 1 else ''} on the fitter's "
+                 "bound (planner.laws.fit.BOUNDS), so the optimiser stopped at the edge of its box, not at an optimum "
+                 "of the data; the constants are not estimates (calibration.md §5). `planner fit --write-law` "
+                 "refuses such a fit without --force."), ""]
     if prior is not None:
         out += _comparison(fit, prior, results, w.units)
     return out
+
+
+def _floor_paragraph(fit, units: Units) -> list[str]:
+    """The recovery check of a known-entropy source (calibration.md §4.2); nothing for real data."""
+    h = units.entropy_nats
+    if h is None:
+        return []
+    out = (f"**Known entropy floor**: the synthetic source's exact entropy rate is {h:.4g} {units.per}; a fit "
+           f"recovers it when E >= {h:.4g} (within {FLOOR_RTOL:.0%}).")
+    if fit is not None:
+        iv = ((fit.intervals or {}).get("params") or {}).get("E")
+        band = f" (95% interval {iv['low']:.4g} - {iv['high']:.4g})" if iv else ""
+        verdict = "**fails the recovery check**" if floor_flags(fit, units) else "passes the recovery check"
+        out += f" Fitted E = {fit.E:.4g}{band}: {verdict}."
+    return [out, ""]
 
 
 def _comparison(fit, prior, results, units: Units) -> list[str]:
@@ -276,7 +309,7 @@ def plot_cbs(path: Path, batch: BatchOutcome, units: Units) -> None:
     for c, t in zip(colours, targets):
         rows = [r for r in batch.rows if r["target"] == t]
         B = [r["batch_size_sequences"] for r in rows]
-        ax.scatter(B, [r["steps_to_target"] for r in rows], color=c, label=f"loss {t:g}")
+        ax.scatter(B, [r["steps_to_target"] for r in rows], color=c, label=f"{t:g}")
         g = groups.get(float(rows[0]["tokens_at_target"]))
         if g is not None:
             grid = np.geomspace(min(B) / 1.5, max(B) * 1.5, 100)
@@ -286,9 +319,25 @@ def plot_cbs(path: Path, batch: BatchOutcome, units: Units) -> None:
     ax.set(xscale="log", yscale="log", xlabel="batch size (sequences)", ylabel="steps to target (EWA loss)",
            title=f"steps to target; fitted R(B) = a + b/B (dashed), CBS (star){ref}")
     ax.title.set_fontsize(9)
+    _plain_log_ticks(ax, sorted({r["batch_size_sequences"] for r in batch.rows}))
     if targets:
-        ax.legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=6, ncol=2, title=f"EWA loss target, {units.per}", title_fontsize=7)
     _save(fig, plt, path)
+
+
+def _plain_log_ticks(ax, x_ticks) -> None:
+    """Plain numbers on log axes that span about a decade: x at the measured values, y at 1-2-5 steps.
+
+    matplotlib otherwise labels the minor ticks of a narrow log range as "3×10⁰ 4×10⁰ 6×10⁰".
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.set_xticks(x_ticks)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(NullFormatter())
 
 
 def _save(fig, plt, path: Path) -> None:

@@ -23,3 +23,10 @@ def fit_law(request: FitRequest, N, D, L, progress=None):
 def unidentified(fit) -> list[str]:
     """What the data cannot identify (the fit's and the bootstrap's `unidentified` flags), without the prefix."""
     return [flag.split(":", 1)[1].strip() for flag in fit.flags if flag.startswith("unidentified")]
+
+
+def at_bound(fit) -> list[str]:
+    """Constants on the fitter's box (planner.laws.fit.BOUNDS), without the prefix: an exponent at 0 or 10, E
+    at its upper bound. E at 0 is a boundary flag too but still a law (the data show no floor), so not here."""
+    return [flag.split(":", 1)[1].strip() for flag in fit.flags
+            if flag.startswith("boundary:") and "the fitter's" in flag]

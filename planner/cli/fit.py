@@ -85,7 +85,7 @@ def fit(
     inference_tokens: Annotated[str, typer.Option(help="Lifetime inference tokens for --target-loss.")] = "0",
     workers: Annotated[int, typer.Option(help="Processes for the multi-start fit.")] = 1,
     write_law: Annotated[Path | None, typer.Option(help="Write the fitted law as a profile YAML here.")] = None,
-    force: Annotated[bool, typer.Option(help="Write the law even when the runs leave a constant unidentified.")] = False,
+    force: Annotated[bool, typer.Option(help="Write the law even when a constant is unidentified or on the fitter's bound.")] = False,
     name: Annotated[str | None, typer.Option(help="Name of the written law. [default: the file's stem]")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG: data and curves, residuals, N_opt cloud.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
@@ -115,9 +115,10 @@ def fit(
         bar, progress = _progress("fitting")
         with bar or contextlib.nullcontext():
             result, boot = fitting.fit_law(request, data.N, data.D, data.L, progress)
-        unidentified = fitting.unidentified(result)
-        if write_law is not None and unidentified and not force:
-            raise FitError("--write-law: refusing to write a law the runs do not identify: " + "; ".join(unidentified),
+        unidentified, at_bound = fitting.unidentified(result), fitting.at_bound(result)
+        if write_law is not None and (unidentified or at_bound) and not force:
+            why = ([f"the runs do not identify it: {'; '.join(unidentified)}"] if unidentified else []) + at_bound
+            raise FitError("--write-law: refusing to write the law: " + "; and ".join(why),
                            hint="add runs that span more model sizes and token counts, or pass --force to write it anyway")
         for flag in result.flags:
             stderr_console().print(f"warning: {flag}", markup=False)

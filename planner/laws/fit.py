@@ -47,6 +47,9 @@ GRID_DESCRIPTION = "Hoffmann App. D.2: alpha,beta in {0,0.5,..,2}, e in {-1,-0.5
 TIGHT = {"ftol": 1e-11, "pgtol": 1e-7, "fscale": 1e-300}
 #: starts whose objective is within this relative distance of the best count as "at best"
 AT_BEST_RTOL = 1e-4
+#: a constant within this share of its box's width of a bound sits on it (L-BFGS-B stops short of a bound
+#: along a flat direction: alpha = 9.99992 for a bound of 10)
+AT_BOUND_RTOL = 1e-3
 
 
 def hoffmann_grid() -> np.ndarray:
@@ -340,10 +343,18 @@ def _flags(x, N, D, L) -> list[str]:
     _, _, e, al, be = x
     if math.exp(e) < 1e-3 * float(np.min(L)):
         flags.append(f"boundary: E = {math.exp(e):.3g} is at 0 (e = {e:.3g}); the data do not show a floor")
-    for name, v in (("alpha", al), ("beta", be)):
+    e_hi = BOUNDS["e"][1]
+    if e >= e_hi - AT_BOUND_RTOL * (e_hi - BOUNDS["e"][0]):
+        flags.append(f"boundary: E = {math.exp(e):.4g} sits on the fitter's upper bound {math.exp(e_hi):.4g} "
+                     f"(e <= {e_hi:g}): a boundary solution, not an interior optimum")
+    for name, v, coef, log_coef in (("alpha", al, "A", x[0]), ("beta", be, "B", x[1])):
         lo, hi = BOUNDS[name]
-        if v <= lo + 1e-6 or v >= hi - 1e-6:
-            flags.append(f"boundary: {name} = {v:.4g} is at its bound [{lo:g}, {hi:g}]")
+        tol = AT_BOUND_RTOL * (hi - lo)
+        side, bound = ("lower", lo) if v <= lo + tol else ("upper", hi) if v >= hi - tol else (None, None)
+        if side is not None:
+            flags.append(f"boundary: {name} = {v:.4g} sits on the fitter's {side} bound {bound:g} (box [{lo:g}, "
+                         f"{hi:g}]), with {coef} = {math.exp(log_coef):.3g}: a boundary solution, not an interior "
+                         "optimum")
     data = _Data.of(N, D, L)
     _, e1, e2, e3, S = _lse_parts(data.to_centred(np.asarray(x, float)), data)
     s1, s2, s3 = (e1 / S)[0], (e2 / S)[0], (e3 / S)[0]

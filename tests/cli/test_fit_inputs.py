@@ -136,6 +136,28 @@ def test_unidentified_fit_is_not_written_without_force(cli, one_size, tmp_path):
     assert r.code == 0 and law.exists() and f"wrote {law}" in r.stderr
 
 
+# A smoke calibration on a text directory (a calibration audit): the best fit puts alpha on the fitter's bound of
+# 10 with A = 1.7e38, the N-term vanishing: a boundary solution, not a law.
+AT_BOUND = [(9280, 45056, 3.7416477), (9280, 94208, 3.5027523), (9280, 184320, 3.4612675), (16224, 81920, 3.5794997),
+            (16224, 163840, 3.4350061), (16224, 323584, 3.4008536), (24704, 122880, 3.5148082),
+            (24704, 245760, 3.3491907), (24704, 495616, 3.1490848), (54000, 270336, 3.4404657),
+            (54000, 540672, 3.2817166), (54000, 1081344, 3.1080115)]
+
+
+def test_boundary_fit_is_flagged_and_not_written_without_force(cli, tmp_path):
+    runs = _write(tmp_path / "ladder.csv", ("params", "tokens", "loss"), AT_BOUND)
+    r = cli("fit", str(runs), "--json")
+    assert r.code == 0 and "warning: boundary: alpha = 10 sits on the fitter's upper bound 10" in r.stderr
+    assert any(f.startswith("boundary: alpha") for f in r.json["flags"])
+    law = tmp_path / "law.yaml"
+    r = cli("fit", str(runs), "--write-law", str(law))
+    assert_one_error(r, 5)
+    assert "refusing to write the law: alpha = 10 sits on the fitter's upper bound" in r.stderr
+    assert "--force" in r.stderr and not law.exists()
+    r = cli("fit", str(runs), "--write-law", str(law), "--force")
+    assert r.code == 0 and law.exists()
+
+
 def test_identified_fit_writes_without_force(cli, runs, tmp_path):
     law = tmp_path / "law.yaml"
     r = cli("fit", str(runs), "--write-law", str(law), "--json")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -197,6 +199,24 @@ def test_boundary_flag_when_data_show_no_floor():
     p = ChinchillaParams(E=1e-9, A=406.4, B=410.7, alpha=0.34, beta=0.28)
     fit = F.fit_loss_law(*_synthetic(p, 0.0), starts=F.hoffmann_grid()[::7])
     assert any(flag.startswith("boundary: E") for flag in fit.flags)
+
+
+def test_boundary_flag_names_the_constant_and_its_bound():
+    """L-BFGS-B stops just short of a bound along a flat direction: alpha = 9.99992 sits on 10 (a calibration audit)."""
+    from planner import fitting
+
+    N, D, L = _synthetic(HOFFMANN, 0.0)
+    x = np.array([math.log(1.7e38), math.log(410.7), math.log(1.69), 9.999924, 0.28])
+    (flag,) = [f for f in F._flags(x, N, D, L) if f.startswith("boundary")]
+    assert flag.startswith("boundary: alpha = 10 sits on the fitter's upper bound 10") and "A = 1.7e+38" in flag
+    assert fitting.at_bound(SimpleNamespace(flags=(flag,))) == [flag.split(": ", 1)[1]]
+    x[3], x[4] = 0.34, 0.0004
+    assert next(f for f in F._flags(x, N, D, L) if f.startswith("boundary")).startswith(
+        "boundary: beta = 0.0004 sits on the fitter's lower bound 0")
+    x[4] = 0.28
+    assert not [f for f in F._flags(x, N, D, L) if f.startswith("boundary")]  # interior: no flag
+    e_at_0 = SimpleNamespace(flags=("boundary: E = 1e-13 is at 0 (e = -30); the data do not show a floor",))
+    assert fitting.at_bound(e_at_0) == []  # E at 0 is still a law: `fit --write-law` writes it
 
 
 def test_unidentified_flag_from_bootstrap_spread():
