@@ -15,7 +15,11 @@ Resume: rank 0 of every probe appends one fsync'ed JSON line per finished run or
 (`planner calibrate --out DIR` passes DIR/runs.jsonl and DIR/work; planner/calibrate_results.py
 writes the fits, profiles and report from it).
 A rerun with the same --out reads it, skips every probe whose lines are all there, and a half-finished
-probe skips the branches it already wrote; nothing finished is redone, duplicated or lost. Ctrl-C
+probe skips the branches it already wrote; nothing finished is redone, duplicated or lost. A probe id
+is a name, not a result key: before anything runs, check_resume compares each planned spec whose id
+already has lines with the spec recorded for it (WORK/specs/ID.json, else the lines themselves) and
+refuses (exit 2) when a field that shapes the result differs (data, vocabularies, seq_len, seed,
+dtype, device, batch, lr, tokens, ...); DDP layout, logging and compile settings may change. Ctrl-C
 terminates the children (their process groups), keeps every finished line and raises
 KeyboardInterrupt. A child that dies without writing its lines (killed DDP peer, segfault) gets
 status=failed lines with the exit code and the tail of its log.
@@ -39,6 +43,7 @@ which makes every node run, for each pending probe in the same order,
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -48,7 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from planner.errors import ConfigError
+from planner.errors import ConfigError, UsageError
 from planner.schemas.probe import ProbePlan, ProbeResult, ProbeSpec
 
 
@@ -157,6 +162,73 @@ def pending(specs: list[ProbeSpec], out: str | os.PathLike, retry_failed: bool =
     return [s for s in specs if not all(complete(rid) for rid in s.result_ids())]
 
 
+# ----------------------------------------------------------------------------- resume key
+
+# ProbeSpec fields that do not change what a probe measures: how it is laid out and logged. Every other
+# field (data, data_vocab_size, data_text_key, vocab_size, seq_len, seed, dtype, device, batch_seqs, lr,
+# betas, tokens, branches, eval, targets, ...) is part of the resume key.
+LAYOUT_FIELDS = frozenset({"schema_version", "n_procs", "micro_batch_seqs", "log_every_steps", "compile",
+                           "compile_mode", "attention", "peak_flops_per_s", "max_epochs"})
+# the same key read off a runs.jsonl line, where no spec file was kept (ProbeResult field -> ProbeSpec value)
+_RESULT_KEY = {"data": lambda s: s.data, "device": lambda s: s.device, "vocab_size": lambda s: s.vocab_size,
+               "seq_len": lambda s: s.seq_len, "n_layer": lambda s: s.n_layer, "n_embd": lambda s: s.n_embd,
+               "batch_tokens": lambda s: s.tokens_per_step, "lr": lambda s: s.lr}
+
+
+def spec_differences(old: ProbeSpec, new: ProbeSpec) -> list[tuple[str, object, object]]:
+    """(field, old, new) for every result-shaping field that differs between two specs of one id."""
+    a, b = old.model_dump(), new.model_dump()
+    return [(k, a[k], b[k]) for k in b if k not in LAYOUT_FIELDS and a.get(k) != b[k]]
+
+
+def _result_differences(line: ProbeResult, new: ProbeSpec) -> list[tuple[str, object, object]]:
+    diffs = []
+    for k, value in _RESULT_KEY.items():
+        mine, theirs = getattr(line, k), value(new)
+        same = (math.isclose(mine, theirs, rel_tol=1e-9) if isinstance(theirs, float) else mine == theirs)
+        if not same:
+            diffs.append((k, mine, theirs))
+    return diffs
+
+
+_FIRST = ("data", "data_vocab_size", "data_text_key", "vocab_size", "seed", "dtype", "device", "seq_len")
+
+
+def _show(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value[:4]) + (", ...]" if len(value) > 4 else "]")
+    return str(value)
+
+
+def check_resume(specs: list[ProbeSpec], out: str | os.PathLike, work: str | os.PathLike,
+                 where: str | None = None) -> None:
+    """Refuse (UsageError, exit 2) to resume into `out` when a probe id already there was run differently.
+
+    Only ids with lines in `out` count; their recorded spec (work/specs/ID.json, written at launch) is
+    compared field by field, or, without one, the lines' own data, device, shape, batch and lr.
+    """
+    recorded = latest_by_id(read_results(out))
+    found: dict[str, tuple[object, object]] = {}
+    for spec in specs:
+        lines = [recorded[rid] for rid in spec.result_ids() if rid in recorded]
+        if not lines:
+            continue
+        try:
+            old = ProbeSpec.model_validate_json((Path(work) / "specs" / f"{spec.id}.json").read_text())
+            diffs = spec_differences(old, spec)
+        except (OSError, ValueError):
+            diffs = [d for line in lines for d in _result_differences(line, spec)]
+        for k, a, b in diffs:
+            found.setdefault(k, (a, b))
+    if found:
+        first = sorted(found, key=lambda k: (_FIRST.index(k) if k in _FIRST else len(_FIRST)))[:4]
+        what = ", ".join(f"{k} {_show(found[k][0])} vs {_show(found[k][1])}" for k in first)
+        raise UsageError(f"{where or Path(out).parent} holds results of a different calibration: {what}",
+                         hint="use another --out, or the same flags as the run that wrote it")
+
+
 # ----------------------------------------------------------------------------- commands
 
 
@@ -255,6 +327,7 @@ def run_calibration(
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(work_dir) if work_dir else out.with_name(out.stem + ".calibrate")
+    check_resume(specs, out, work)
     for sub in ("specs", "logs", "status"):
         (work / sub).mkdir(parents=True, exist_ok=True)
     if plan is not None:

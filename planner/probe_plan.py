@@ -19,7 +19,9 @@ both counts are recorded in every result.
 Costs: FLOPs = tokens · (6N + 12·L·d·T) (PaLM App. B). GPU time = FLOPs / (peak · MFU(N)), where MFU(N)
 follows the measured H100 curve of nanoGPT probes (h100-probe-mfu.md: 27% at 3.5M rising to 46% at
 200M) scaled to the profile's prior; CPU time uses a measured fp32 single-thread throughput.
-Probes are packed longest-first onto devices; the largest may run DDP across several.
+Probes are packed longest-first onto devices; the largest may run DDP across several. On several
+nodes every probe runs DDP over all nodes' devices, one probe at a time (across_nodes), as the
+launcher runs them.
 """
 
 from __future__ import annotations
@@ -264,19 +266,39 @@ def choose_ddp(probes: list[PlannedProbe], n_devices: int, s: Setting) -> list[P
     return best
 
 
+def across_nodes(specs: list[ProbeSpec], nnodes: int, n_devices: int) -> list[ProbeSpec]:
+    """Every probe as DDP over all nnodes x n_devices ranks, as the multi-node launcher runs it.
+
+    planner/calibrate_run.py runs one probe at a time across every node (one torchrun rendezvous per
+    probe), so a batch that does not split over the world size is refused here, at plan time.
+    """
+    world = nnodes * n_devices
+    bad = [sp for sp in specs if sp.batch_seqs % world]
+    if bad:
+        worst = min(bad, key=lambda sp: sp.batch_seqs)
+        smallest = min(sp.batch_seqs for sp in specs)
+        raise UsageError(f"--nnodes {nnodes} x {n_devices} devices: every probe runs DDP over all {world} ranks, "
+                         f"and probe {worst.id}'s batch of {worst.batch_seqs} sequences does not split over {world}",
+                         hint=f"use a world size (--nnodes x --gpus) that divides {smallest}, the plan's smallest "
+                              "batch in sequences, or run on one node")
+    return [with_ddp(sp, world) for sp in specs]
+
+
 def finish(preset: str, s: Setting, specs: list[ProbeSpec], n_devices: int, budget: float | None,
-           notes: list[str], ddp: bool = True) -> ProbePlan:
+           notes: list[str], ddp: bool = True, nnodes: int = 1) -> ProbePlan:
+    if nnodes > 1:
+        specs, ddp = across_nodes(specs, nnodes, n_devices), False
     probes = [estimate(sp, s) for sp in specs]
     if ddp:
         probes = choose_ddp(probes, n_devices, s)
-    placed, makespan = pack(probes, n_devices)
+    placed, makespan = pack(probes, nnodes * n_devices)
     ladder = [p.n_params for p in placed if p.spec.kind == "ladder"]
     warnings = []
     if s.data == "stdlib":
         warnings.append("data: the stdlib demo corpus (~12M bytes) gives nats-per-byte constants of Python "
                         "source; pass --data with your own tokenized corpus for production constants")
     return ProbePlan(
-        preset=preset, device=s.device, n_devices=n_devices, peak_flops_per_s=s.peak_flops_per_s,
+        preset=preset, device=s.device, n_devices=n_devices, nnodes=nnodes, peak_flops_per_s=s.peak_flops_per_s,
         mfu_prior=s.mfu_prior, budget_device_hours=budget, data=s.data, probes=placed,
         total_flops=sum(p.flops for p in placed), total_device_hours=sum(p.device_hours for p in placed),
         wall_clock_s=makespan, span=(max(ladder) / min(ladder)) if ladder else 1.0, warnings=warnings, notes=notes)
@@ -302,17 +324,18 @@ def source_vocab(data: str, data_vocab_size: int | None) -> int:
 
 
 def plan_smoke(n_cores: int = 2, data: str = "stdlib", data_vocab_size: int | None = None,
-               vocab_size: int | None = None, seed: int = 0) -> ProbePlan:
+               vocab_size: int | None = None, seed: int = 0, nnodes: int = 1) -> ProbePlan:
     """CPU smoke calibration: 4 sizes of 9k-54k params, seq 128, D/N <= 20, a 4-point CBS sweep.
 
     Runs end to end in about a minute on 2 idle cores (1 thread per process). One probe runs as
-    2-process gloo DDP, which exercises torchrun and logs B_simple.
+    2-process gloo DDP, which exercises torchrun and logs B_simple. With nnodes > 1 every probe runs
+    over all nnodes x n_cores ranks (across_nodes).
     """
     vocab = vocab_size or source_vocab(data, data_vocab_size)
     s = Setting(device="cpu", vocab_size=vocab, seq_len=128, data=data, data_vocab_size=data_vocab_size,
                 peak_flops_per_s=None, mfu_prior=None, eval_tokens=8192, seed=seed, batch_seqs=32)
     specs = [ladder_probe(sh, s, ratios=(5.0, 10.0), final_ratio=20.0) for sh in SMOKE_LADDER]
-    if n_cores >= 2:
+    if n_cores >= 2 and nnodes == 1:
         specs = [with_ddp(sp, 2) if (sp.n_layer, sp.n_embd) == (SMOKE_DDP.n_layer, SMOKE_DDP.n_embd) else sp
                  for sp in specs]
     cbs_tokens = 10.0 * shape_params(SMOKE_CBS_SHAPE, vocab, 128)[0]
@@ -320,7 +343,7 @@ def plan_smoke(n_cores: int = 2, data: str = "stdlib", data_vocab_size: int | No
     specs += cbs_probes(SMOKE_CBS_SHAPE, cbs_setting, [512, 1024, 2048, 4096], cbs_tokens,
                         default_targets(2.0, 5.0, 16))
     notes = ["smoke: exercises the pipeline; tiny models cannot identify E (calibration.md §5)"]
-    return finish("smoke", s, specs, n_cores, None, notes, ddp=False)
+    return finish("smoke", s, specs, n_cores, None, notes, ddp=False, nnodes=nnodes)
 
 
 def pick_sizes(candidates: list[Shape], n: int, vocab: int, seq_len: int) -> list[Shape]:
@@ -336,8 +359,12 @@ def pick_sizes(candidates: list[Shape], n: int, vocab: int, seq_len: int) -> lis
 
 def plan_budget(n_gpus: int, budget_gpu_hours: float, peak_flops_per_s: float, mfu_prior: float, *,
                 data: str = "stdlib", data_vocab_size: int | None = None, vocab_size: int | None = None,
-                seq_len: int = 1024, seed: int = 0, preset: str = "budget") -> ProbePlan:
-    """The largest ladder (5-6 sizes, >= 15x span) plus a CBS sweep that fit the GPU-hour budget."""
+                seq_len: int = 1024, seed: int = 0, preset: str = "budget", nnodes: int = 1) -> ProbePlan:
+    """The largest ladder (5-6 sizes, >= 15x span) plus a CBS sweep that fit the GPU-hour budget.
+
+    n_gpus is per node; with nnodes > 1 every probe runs DDP over all nnodes x n_gpus GPUs, one at a time
+    (across_nodes), and the budget counts the GPU-hours of all of them.
+    """
     if n_gpus < 1 or not budget_gpu_hours > 0 or not peak_flops_per_s > 0 or not 0 < mfu_prior <= 1:
         raise UsageError("n_gpus, budget, peak FLOP/s and MFU must be positive (MFU at most 1)")
     vocab = vocab_size or 64 * math.ceil(source_vocab(data, data_vocab_size) / 64)  # pad to 64 (GPU kernels)
@@ -357,11 +384,17 @@ def plan_budget(n_gpus: int, budget_gpu_hours: float, peak_flops_per_s: float, m
               f"{', '.join(f'{r:g}' for r in LADDER_RATIOS)} and final D/N = {FINAL_RATIO:g}"),
              "MFU per probe from the measured H100 curve of nanoGPT probes (h100-probe-mfu.md) scaled to the prior"]
     for _ in range(5):  # DDP's all-reduce costs device time: give it back out of the CBS share
-        plan = finish(preset, s, ladder + cbs_sweep(s, cbs_budget), n_gpus, budget_gpu_hours, notes)
+        sweep = cbs_sweep(s, cbs_budget)
+        plan = finish(preset, s, ladder + sweep, n_gpus, budget_gpu_hours, notes + [n for n in [cbs_note(sweep)] if n],
+                      nnodes=nnodes)
         excess = plan.total_device_hours - budget_gpu_hours
         if excess <= 1e-9:
             break
         cbs_budget -= 1.01 * excess
+    if plan.total_device_hours > budget_gpu_hours * (1 + 1e-6):  # start-up on every rank of every probe
+        plan.warnings.append(f"the plan needs {plan.total_device_hours:.3g} GPU-hours, above the "
+                             f"{budget_gpu_hours:g} GPU-hour budget: on {nnodes} node(s) every probe spans all "
+                             f"{nnodes * n_gpus} GPUs and pays its start-up on each; use fewer nodes or a bigger budget")
     return plan
 
 
@@ -404,24 +437,48 @@ def cost_hours(specs: list[ProbeSpec], s: Setting) -> float:
 
 CBS_SHAPES = (gpu_shape(8), gpu_shape(6), gpu_shape(4))  # 25M, 10.6M, 3.1M non-embedding (§2.4: 10-25M)
 CBS_MIN_RATIO, CBS_MAX_RATIO = 20.0, 100.0  # D/N of each sweep run: past Chinchilla, short of saturation
+CBS_MIN_LOG2, CBS_MAX_LOG2 = 14, 20  # batches 16k..1M tokens, doubling (calibration.md §0)
+CBS_MIN_TOP_LOG2 = 18  # never stop the sweep below 256k tokens
+CBS_MIN_STEPS = 200  # the largest batch still needs this many steps for a steps-to-target curve
 
 
 def cbs_sweep(s: Setting, budget_gpu_hours: float) -> list[ProbeSpec]:
     """The largest CBS model whose sweep fits at D/N >= 20, with as many tokens (D/N <= 100) as fit.
 
-    Batches 16k..512k tokens (6 runs), or 16k..256k (5 runs) for the smallest model; with no budget
-    left, the 3M model at D/N = 20 (the cheapest acceptable sweep).
+    Batches double from 16k tokens up to 1M (7 runs) where the budget allows and the 1M-token run gets
+    at least CBS_MIN_STEPS steps; otherwise the top batch drops to 512k or 256k (cbs_note says why).
+    With no budget left, the 3M model at D/N = 20 (the cheapest acceptable sweep).
     """
+    fallback = None
     for shape in CBS_SHAPES:
         total, _ = shape_params(shape, s.vocab_size, s.seq_len)
-        batches = [2.0**k for k in range(14, 20 if shape.n_layer >= 6 else 19)]
-        fixed = cost_hours(cbs_probes(shape, s, batches, 1.0, []), s)  # startup only
-        per_token = (cost_hours(cbs_probes(shape, s, batches, 1.0e6, []), s) - fixed) / 1.0e6
-        tokens = min(CBS_MAX_RATIO * total, (budget_gpu_hours - fixed) / per_token)
-        if tokens >= CBS_MIN_RATIO * total or shape == CBS_SHAPES[-1]:
-            tokens = max(tokens, CBS_MIN_RATIO * total)
-            return cbs_probes(shape, s, batches, round_down(tokens), default_targets(0.5, 6.0, 32))
-    raise AssertionError("unreachable")
+        for top in range(CBS_MAX_LOG2, CBS_MIN_TOP_LOG2 - 1, -1):
+            batches = [2.0**k for k in range(CBS_MIN_LOG2, top + 1)]
+            fixed = cost_hours(cbs_probes(shape, s, batches, 1.0, []), s)  # startup only
+            per_token = (cost_hours(cbs_probes(shape, s, batches, 1.0e6, []), s) - fixed) / 1.0e6
+            tokens = min(CBS_MAX_RATIO * total, (budget_gpu_hours - fixed) / per_token)
+            enough_steps = tokens / 2.0**top >= CBS_MIN_STEPS or top == CBS_MIN_TOP_LOG2
+            if tokens >= CBS_MIN_RATIO * total and enough_steps:
+                return cbs_probes(shape, s, batches, round_down(tokens), default_targets(0.5, 6.0, 32))
+            if shape == CBS_SHAPES[-1] and fallback is None and (
+                    CBS_MIN_RATIO * total / 2.0**top >= CBS_MIN_STEPS or top == CBS_MIN_TOP_LOG2):
+                fallback = batches, CBS_MIN_RATIO * total
+    batches, tokens = fallback
+    return cbs_probes(CBS_SHAPES[-1], s, batches, round_down(tokens), default_targets(0.5, 6.0, 32))
+
+
+def cbs_note(specs: list[ProbeSpec]) -> str | None:
+    """Why a CBS sweep stops short of 1M-token batches (calibration.md asks for 16k-1M), or None."""
+    runs = [sp for sp in specs if sp.kind == "cbs"]
+    if not runs:
+        return None
+    top, tokens = max(sp.tokens_per_step for sp in runs), runs[0].total_tokens
+    if top >= 2**CBS_MAX_LOG2:
+        return None
+    steps = tokens / 2**CBS_MAX_LOG2
+    why = (f"a 1M-token batch would get only {steps:.0f} steps of its {tokens:.3g} tokens (< {CBS_MIN_STEPS})"
+           if steps < CBS_MIN_STEPS else "7 batch sizes up to 1M tokens do not fit the budget at D/N >= 20")
+    return f"CBS sweep stops at {top // 1024}k-token batches: {why}; a bigger --budget-gpu-hours reaches 1M"
 
 
 def plan_gpu(n_gpus: int = 1, peak_flops_per_s: float = 989.4e12, mfu_prior: float = 0.40, **kw) -> ProbePlan:

@@ -1,31 +1,41 @@
 """Renderables for `planner calibrate` (builders: they return rich objects, never print).
 
-plan_table: the probe plan (`--dry-run`); progress_table: the live display while probes run;
-results_table: every finished or failed run and branch; outputs_table: what was written to --out DIR;
+plan_table: the probe plan (`--dry-run`); progress_table: the live display while probes run, and
+progress_line its one-line form for a log (stderr not a terminal); results_table: every finished or
+failed run and branch; outputs_table: what was written to --out DIR;
 laws_summary: the fitted constants and CBS(D) law in one line each.
 """
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from planner.units import duration, si
+from planner.units import duration, sci, si
 
 
-def plan_table(plan) -> Table:
-    """One row per probe of a planner.schemas.probe.ProbePlan, in packed start order."""
-    t = Table(title=f"calibrate plan: {plan.preset} on {plan.n_devices} {plan.device} device(s), "
-                    f"{plan.total_device_hours:.3g} device-h, ~{duration(plan.wall_clock_s)} wall, "
-                    f"ladder span {plan.span:.1f}x")
+def plan_table(plan) -> Group:
+    """A two-line summary (layout, total FLOPs, device-hours, wall clock) and one row per probe of a
+    planner.schemas.probe.ProbePlan in packed start order; fits 80 columns (short number formats)."""
+    unit = "GPU" if plan.device == "cuda" else "core"
+    nodes = getattr(plan, "nnodes", 1)
+    where = (f"{plan.n_devices} {plan.device} device(s)" if nodes == 1 else
+             f"{nodes} nodes x {plan.n_devices} {plan.device} devices, each probe DDP over all "
+             f"{nodes * plan.n_devices}")
+    head = Text(f"calibrate plan: {plan.preset} on {where}\n"
+                f"{sci(plan.total_flops)} FLOPs, {plan.total_device_hours:.3g} {unit}-h, "
+                f"~{duration(plan.wall_clock_s)} wall, ladder span {plan.span:.1f}x")
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     t.add_column("probe", no_wrap=True)
-    for col in ("N", "D", "batch", "lr", "DDP", "start", "wall"):
-        t.add_column(col, justify="right")
+    for col in ("N", "D", "batch", "lr", "DDP", "FLOPs", "start", "wall"):
+        t.add_column(col, justify="right", no_wrap=True)
     for p in sorted(plan.probes, key=lambda p: p.start_s):
         t.add_row(p.spec.id, si(p.n_params), si(p.tokens_processed), si(p.spec.tokens_per_step),
-                  f"{p.spec.lr:.1e}", str(p.spec.n_procs), duration(p.start_s), duration(p.est_wall_s))
-    return t
+                  sci(p.spec.lr, 2).replace("e-0", "e-"), str(p.spec.n_procs), sci(p.flops, 2),
+                  _dur(p.start_s), _dur(p.est_wall_s))
+    return Group(head, t)
 
 
 def progress_table(rows) -> Table:
@@ -41,12 +51,32 @@ def progress_table(rows) -> Table:
     return t
 
 
+def progress_line(r) -> str:
+    """One running probe (planner.calibrate_run.Progress) as a log line: device, step, loss, tok/s, MFU, ETA."""
+    parts = [f"{r.state:8s} {r.probe_id} {r.devices}"]
+    if r.step is not None:
+        parts.append(f"step {r.step}/{r.planned_steps if r.planned_steps is not None else '?'}")
+    if r.loss is not None:
+        parts.append(f"loss {r.loss:.3f}")
+    if r.tokens_per_s:
+        parts.append(f"{si(r.tokens_per_s)} tok/s")
+    if r.mfu is not None:
+        parts.append(f"MFU {100 * r.mfu:.1f}%")
+    if r.eta_s is not None:
+        parts.append(f"ETA {_dur(r.eta_s)}")
+    elif r.elapsed_s is not None:
+        parts.append(f"{_dur(r.elapsed_s)} elapsed")
+    return "  ".join(parts)
+
+
 def results_table(results) -> Table:
     """Every ProbeResult: size, tokens, held-out and EWA loss, throughput, B_simple, status or reason."""
-    t = Table(title="probe results (held-out loss after each cooldown)")
+    t = Table(title="probe results (held-out loss after each cooldown)", title_justify="left",
+              box=box.SIMPLE_HEAD, pad_edge=False)
     t.add_column("id", no_wrap=True)
-    for col in ("N", "D", "loss", "EWA", "tok/s", "B_simple", "status"):
-        t.add_column(col, justify="left" if col == "status" else "right")
+    for col in ("N", "D", "loss", "EWA", "tok/s", "B_simple"):
+        t.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    t.add_column("status", overflow="fold", min_width=6)
     for r in sorted(results, key=lambda r: (r.kind, r.n_params, r.batch_tokens, r.tokens)):
         t.add_row(r.id, si(r.n_params), si(r.tokens), _f(r.loss, ".3f"), _f(r.ewa_loss, ".3f"),
                   si(r.tokens_per_s) if r.tokens_per_s else "", si(r.b_simple) if r.b_simple else "",
@@ -77,6 +107,14 @@ def laws_summary(written) -> Group:
         coef, exp = written.batch.fit.d_law
         lines.append(Text(f"CBS(D) = {coef:.4g}·D^{exp:.3f} sequences (B_ref {written.batch.b_ref:g} sequences)"))
     return Group(*lines)
+
+
+def _dur(seconds: float) -> str:
+    """Compact duration for narrow columns: 49.6s, 6.67m, 1.22h, 2.1d."""
+    for name, scale in (("d", 86400.0), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g}{name}"
+    return f"{seconds:.3g}s"
 
 
 def _f(value, spec: str) -> str:

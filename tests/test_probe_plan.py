@@ -75,10 +75,10 @@ def test_lr_rule_is_clamped_at_tiny_sizes():
 def test_cbs_sweep_scaling_rules():
     plan = pp.plan_budget(8, 8.0, H100, 0.4)
     runs = cbs(plan)
-    assert 5 <= len(runs) <= 6
+    assert 5 <= len(runs) <= 7
     assert len({(p.spec.n_layer, p.spec.n_embd) for p in runs}) == 1  # one model
     b = [p.spec.tokens_per_step for p in runs]
-    assert b[0] == 16_384 and b[-1] >= 262_144
+    assert b[0] == 16_384 and b[-1] == 2**20  # 16k-1M tokens (calibration.md §0)
     ref = runs[0].spec
     for p in runs:
         sp = p.spec
@@ -173,3 +173,42 @@ def test_plan_module_does_not_import_torch():
     code = "import planner.probe_plan, planner.calibrate_run, sys; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("n_gpus,budget", [(8, 1.0), (8, 8.0), (8, 64.0)])
+def test_cbs_sweep_reaches_1m_token_batches_where_the_budget_allows(n_gpus, budget):
+    plan = pp.plan_budget(n_gpus, budget, H100, 0.4)
+    runs = cbs(plan)
+    assert [p.spec.tokens_per_step for p in runs] == [2**k for k in range(14, 21)]
+    top = runs[-1].spec
+    assert top.total_tokens / top.tokens_per_step >= pp.CBS_MIN_STEPS
+    assert not any("CBS sweep stops" in n for n in plan.notes)
+
+
+def test_a_short_cbs_sweep_says_why_it_stops_below_1m():
+    plan = pp.plan_budget(8, 2.0, H100, 0.4)
+    top = cbs(plan)[-1].spec
+    assert 2**18 <= top.tokens_per_step < 2**20
+    (note,) = [n for n in plan.notes if "CBS sweep stops" in n]
+    assert f"stops at {top.tokens_per_step // 1024}k-token batches" in note and "steps" in note
+
+
+def test_multi_node_plan_runs_every_probe_over_all_ranks():
+    """The plan is what the launcher runs: with nnodes > 1 every probe is DDP over nnodes x GPUs, in turn."""
+    one = pp.make_plan("gpu", n_devices=8, peak_flops_per_s=H100, mfu_prior=0.4)
+    two = pp.make_plan("gpu", n_devices=8, peak_flops_per_s=H100, mfu_prior=0.4, nnodes=2)
+    assert two.nnodes == 2 and two.n_devices == 8 and one.nnodes == 1
+    assert {p.spec.n_procs for p in two.probes} == {16}
+    assert all(p.slot == list(range(16)) for p in two.probes)  # one probe at a time across every node
+    assert two.wall_clock_s == pytest.approx(sum(p.est_wall_s for p in two.probes))
+    for p in two.probes:
+        assert p.spec.batch_seqs % (p.spec.micro_batch_seqs * 16) == 0
+    assert two.total_device_hours > one.total_device_hours  # start-up and all-reduce on 16 GPUs per probe
+    smoke = pp.make_plan("smoke", n_devices=2, nnodes=2)
+    assert {p.spec.n_procs for p in smoke.probes} == {4}
+
+
+def test_multi_node_layout_the_launcher_would_refuse_is_refused_at_plan_time():
+    with pytest.raises(UsageError, match="batch of 4 sequences does not split over 8") as err:
+        pp.make_plan("smoke", n_devices=4, nnodes=2)
+    assert "divides 4" in err.value.hint

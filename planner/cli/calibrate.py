@@ -25,8 +25,8 @@ def register(app: typer.Typer) -> None:
 
 def calibrate(
     preset: Annotated[str | None, typer.Option(help="smoke (CPU, ~1 min), gpu (1 GPU-hour class) or budget. [default: smoke on --device cpu, else gpu; budget with --budget-gpu-hours]")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu or cuda. [default: cpu for --preset smoke, else cuda]")] = None,
-    gpus: Annotated[int | None, typer.Option(help="GPUs per node to use (CPU cores on --device cpu). [default: all visible]")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda. [default: cpu for --preset smoke or no flags; cuda for --preset gpu/budget, --budget-gpu-hours or --gpus]")] = None,
+    gpus: Annotated[int | None, typer.Option(help="GPUs per node to use (implies --device cuda unless --preset smoke; CPU cores on --device cpu). [default: all visible]")] = None,
     budget_gpu_hours: Annotated[float | None, typer.Option(help="GPU-hours for ladder + CBS sweep (preset budget).")] = None,
     gpu: Annotated[str, typer.Option(help="Hardware profile for the dense bf16 peak and MFU prior (`planner hardware list`).")] = DEFAULT_GPU,
     mfu: Annotated[float | None, typer.Option(help="MFU prior, 0-1. [default: the profile's]")] = None,
@@ -36,7 +36,7 @@ def calibrate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and stop (needs no torch).")] = False,
     probes_per_gpu: Annotated[int, typer.Option(help="Small probes sharing one GPU.")] = 1,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Rerun probes recorded as failed.")] = False,
-    nnodes: Annotated[int, typer.Option(help="Nodes (torchrun --nnodes); see planner/calibrate_run.py for SLURM.")] = 1,
+    nnodes: Annotated[int, typer.Option(help="Nodes (torchrun --nnodes): every probe then runs DDP over nnodes x --gpus, one at a time, and the plan says so; see planner/calibrate_run.py for SLURM.")] = 1,
     node_rank: Annotated[int, typer.Option(help="This node's rank (torchrun --node-rank).")] = 0,
     rdzv_endpoint: Annotated[str | None, typer.Option(help="HOST:PORT of node 0 (torchrun --rdzv-endpoint).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every probe and of the bootstrap.")] = 0,
@@ -53,7 +53,7 @@ def calibrate(
 
     _check_flags(gpus=gpus, budget_gpu_hours=budget_gpu_hours, mfu=mfu, vocab_size=vocab_size,
                  probes_per_gpu=probes_per_gpu, nnodes=nnodes, node_rank=node_rank, seed=seed, bootstrap=bootstrap)
-    device = device or ("cpu" if (preset or "smoke") == "smoke" and budget_gpu_hours is None else "cuda")
+    device = device or _default_device(preset, budget_gpu_hours, gpus)
     preset = preset or ("budget" if budget_gpu_hours is not None else "smoke" if device == "cpu" else "gpu")
     if device not in ("cpu", "cuda"):
         raise UsageError(f"--device: expected cpu or cuda (not {device!r})")
@@ -82,7 +82,11 @@ def calibrate(
         peak, prior = resolve.peak(hw, "bf16", "--gpu"), mfu or hw.mfu_prior
     plan = probe_plan.make_plan(preset, n_devices=n_devices, budget_gpu_hours=budget_gpu_hours,
                                 peak_flops_per_s=peak, mfu_prior=prior, data=data, data_vocab_size=vocab_size,
-                                seed=seed)
+                                seed=seed, nnodes=nnodes)
+    if not dry_run:  # before anything is printed or run: --out must hold this calibration or none
+        from planner.calibrate_results import RUNS, WORK
+
+        calibrate_run.check_resume(plan.specs(), out / RUNS, out / WORK, where=f"--out {out}")
     for w in plan.warnings + calibrate_run.data_warnings(plan.specs()):
         stderr_console().print(f"warning: {w}", markup=False)
     for note in plan.notes:
@@ -109,6 +113,15 @@ def calibrate(
         _report(outcome, plan, out, as_json, bootstrap, seed)
     except KeyboardInterrupt:  # typer turns a bare KeyboardInterrupt into a silent exit 130: say what was kept
         raise _interrupted(out / cres.RUNS) from None
+
+
+def _default_device(preset: str | None, budget_gpu_hours: float | None, gpus: int | None) -> str:
+    """cpu for the smoke preset (named, or by default with no GPU flag); cuda for gpu/budget or --gpus."""
+    if preset == "smoke":
+        return "cpu"
+    if preset is not None or budget_gpu_hours is not None or gpus is not None:
+        return "cuda"  # --gpus counts GPUs per node: on its own it asks for a GPU run
+    return "cpu"
 
 
 def _check_flags(*, gpus: int | None, budget_gpu_hours: float | None, mfu: float | None, vocab_size: int | None,
@@ -167,12 +180,17 @@ def _visible_gpus() -> int:
 
 
 class _live:
-    """A rich live table on a terminal; plain start/finish lines on stderr otherwise."""
+    """A rich live table on a terminal; otherwise (a SLURM log) plain lines on stderr: one per state change,
+    and one per running probe every `every_s` seconds (step, loss, tok/s, MFU, ETA)."""
+
+    def __init__(self, every_s: float = 30.0, tty: bool | None = None):
+        self.every_s, self.tty = every_s, sys.stderr.isatty() if tty is None else tty
 
     def __enter__(self):
         self.states: dict[str, str] = {}
+        self.last: dict[str, float] = {}
         self.live = None
-        if sys.stderr.isatty():
+        if self.tty:
             from rich.live import Live
 
             self.live = Live(console=stderr_console(), refresh_per_second=2, transient=False)
@@ -185,9 +203,18 @@ class _live:
         if self.live is not None:
             self.live.update(progress_table(rows))
             return
-        for r in rows:  # one line per state change
+        import time
+
+        from planner.render_calibrate import progress_line
+
+        now = time.monotonic()
+        for r in rows:  # one line per state change, then one every every_s while it runs
             if self.states.get(r.probe_id) != r.state and r.state != "queued":
                 stderr_console().print(f"{r.state:8s} {r.probe_id} {r.devices}", markup=False)
+                self.last[r.probe_id] = now
+            elif r.state == "running" and now - self.last.get(r.probe_id, now) >= self.every_s:
+                stderr_console().print(progress_line(r), markup=False, soft_wrap=True)
+                self.last[r.probe_id] = now
             self.states[r.probe_id] = r.state
 
     def __exit__(self, *exc):

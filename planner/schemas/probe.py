@@ -176,7 +176,8 @@ class ProbePlan(Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     preset: str
     device: Literal["cpu", "cuda"]
-    n_devices: int = Field(description="GPUs, or CPU cores for device=cpu")
+    n_devices: int = Field(description="GPUs (or CPU cores for device=cpu) per node")
+    nnodes: int = Field(default=1, ge=1, description="nodes; above 1 every probe is DDP over nnodes x n_devices")
     peak_flops_per_s: float | None
     mfu_prior: float | None
     budget_device_hours: float | None

@@ -134,3 +134,163 @@ def test_too_few_probes_exits_6_and_says_so(cli, monkeypatch, tmp_path, syntheti
     assert not (d / "law.yaml").exists()
     assert all((d / f).exists() for f in ("runs.jsonl", "ladder.csv", "report.md", "mfu.csv", "loss.png"))
     assert "too few probes finished to fit" in (d / "report.md").read_text()
+
+
+# ----------------------------------------------------------------------------- resume into another calibration
+
+
+def _finished_out_dir(d, plan, results):
+    """An --out DIR as a finished run leaves it: runs.jsonl plus the spec recorded at each launch."""
+    from planner import calibrate_run as cr
+
+    (d / "work" / "specs").mkdir(parents=True)
+    for r in results:
+        cr.append_line(d / "runs.jsonl", r.model_dump_json())
+    for spec in plan.specs():
+        (d / "work" / "specs" / f"{spec.id}.json").write_text(spec.model_dump_json())
+
+
+def _no_probe_may_run(monkeypatch):
+    from planner import calibrate_run as cr
+
+    def fail(*a, **kw):
+        raise AssertionError("a probe was launched")
+
+    monkeypatch.setattr(cr, "_launch", fail)
+
+
+@pytest.mark.parametrize("keep_specs", [True, False])
+def test_resume_with_other_data_is_refused_before_anything_runs(cli, monkeypatch, tmp_path, smoke_plan,
+                                                                synthetic_results, keep_specs):
+    from tests.conftest import assert_one_error
+
+    d = tmp_path / "cal"
+    _finished_out_dir(d, smoke_plan, synthetic_results)
+    if not keep_specs:  # an out dir without spec files: the runs.jsonl lines are the key
+        for f in (d / "work" / "specs").iterdir():
+            f.unlink()
+    before = (d / "runs.jsonl").read_text()
+    _no_probe_may_run(monkeypatch)
+    r = cli("calibrate", "--device", "cpu", "--preset", "smoke", "--gpus", "2", "--data", "synthetic:zipf",
+            "--out", str(d))
+    assert_one_error(r, 2)
+    assert f"--out {d} holds results of a different calibration: data stdlib vs synthetic:zipf" in r.stderr
+    assert "use another --out, or the same flags" in r.stderr
+    assert (d / "runs.jsonl").read_text() == before and not (d / "report.md").exists()
+    assert not (d / "work" / "plan.json").exists()
+
+
+@pytest.mark.parametrize("flags, needle", [(("--seed", "1"), "seed 0 vs 1"),
+                                           (("--vocab-size", "300"), "vocab_size 257 vs 300")])
+def test_resume_with_other_probe_settings_is_refused(cli, monkeypatch, tmp_path, smoke_plan, synthetic_results,
+                                                     flags, needle):
+    d = tmp_path / "cal"
+    _finished_out_dir(d, smoke_plan, synthetic_results)
+    _no_probe_may_run(monkeypatch)
+    r = cli("calibrate", "--device", "cpu", "--preset", "smoke", "--gpus", "2", *flags, "--out", str(d))
+    assert r.code == 2 and needle in r.stderr, r.stderr
+
+
+def test_resume_with_the_same_flags_runs_nothing_and_reports(cli, monkeypatch, tmp_path, smoke_plan,
+                                                             synthetic_results):
+    d = tmp_path / "cal"
+    _finished_out_dir(d, smoke_plan, synthetic_results)
+    _no_probe_may_run(monkeypatch)
+    # the DDP layout is not part of the key: 1 core runs the DDP probe single-process, same results
+    r = cli("calibrate", "--device", "cpu", "--preset", "smoke", "--gpus", "1", "--bootstrap", "0", "--json",
+            "--out", str(d))
+    assert r.code == 0, r.stderr
+    assert r.json["ran"] == [] and len(r.json["skipped_probes"]) == len(smoke_plan.probes)
+
+
+# ----------------------------------------------------------------------------- the device a flag implies
+
+
+def test_gpus_alone_implies_cuda(cli):
+    r = cli("calibrate", "--gpus", "8", "--nnodes", "2", "--rdzv-endpoint", "h:29500", "--dry-run", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json["device"] == "cuda" and r.json["preset"] == "gpu" and r.json["n_devices"] == 8
+    assert r.json["nnodes"] == 2
+    smoke = cli("calibrate", "--preset", "smoke", "--gpus", "2", "--dry-run", "--json")  # cores, on CPU
+    assert smoke.code == 0 and smoke.json["device"] == "cpu" and smoke.json["n_devices"] == 2
+
+
+# ----------------------------------------------------------------------------- multi-node plans
+
+
+def test_dry_run_plans_every_probe_over_all_nodes(cli):
+    r = cli("calibrate", "--preset", "gpu", "--nnodes", "2", "--node-rank", "0", "--rdzv-endpoint", "host:29500",
+            "--gpus", "8", "--dry-run", "--json")
+    assert r.code == 0, r.stderr
+    assert {p["spec"]["n_procs"] for p in r.json["probes"]} == {16}
+    table = cli("calibrate", "--preset", "gpu", "--nnodes", "2", "--rdzv-endpoint", "host:29500", "--gpus", "8",
+                "--dry-run")
+    assert "2 nodes x 8 cuda devices, each probe DDP over all 16" in table.stdout
+
+
+def test_multi_node_layout_the_launcher_refuses_is_a_dry_run_error(cli):
+    from tests.conftest import assert_one_error
+
+    r = cli("calibrate", "--device", "cpu", "--preset", "smoke", "--gpus", "4", "--nnodes", "2", "--node-rank", "0",
+            "--rdzv-endpoint", "localhost:29511", "--dry-run")
+    assert_one_error(r, 2)
+    assert "batch of 4 sequences does not split over 8" in r.stderr
+
+
+# ----------------------------------------------------------------------------- tables at 80 columns
+
+
+@pytest.mark.parametrize("columns", [80, 140])
+def test_plan_table_shows_flops_and_fits_the_terminal(columns):
+    import os
+
+    env = {**os.environ, "COLUMNS": str(columns)}
+    out = subprocess.run([sys.executable, "-m", "planner", "calibrate", "--preset", "gpu", "--gpus", "8", "--dry-run"],
+                         capture_output=True, text=True, check=False, env=env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert all(len(line.rstrip()) <= columns for line in lines) and "…" not in out.stdout
+    assert lines[0].startswith("calibrate plan: gpu on 8 cuda device(s)")  # the summary does not wrap
+    assert " FLOPs, " in lines[1] and "GPU-h" in lines[1]
+    header = next(line for line in lines if line.lstrip().startswith("probe"))
+    assert header.split() == ["probe", "N", "D", "batch", "lr", "DDP", "FLOPs", "start", "wall"]
+    row = next(line for line in lines if line.lstrip().startswith("ladder-L3-d192")).split()
+    assert row[4] == "1.0e-2" and row[6].count("e") == 1  # lr and FLOPs whole
+    assert len([line for line in lines if line.lstrip().startswith(("ladder-", "cbs-"))]) == 12  # no wrapped rows
+
+
+def test_results_table_header_fits_80_columns(synthetic_results):
+    from rich.console import Console
+
+    from planner.render_calibrate import results_table
+
+    failed = synthetic_results[0].model_copy(update={"status": "failed", "loss": None, "reason": "x" * 80})
+    console = Console(width=80, record=True, file=__import__("io").StringIO())
+    console.print(results_table([failed, *synthetic_results[1:]]))
+    text = console.export_text()
+    assert "B_simple" in text and "…" not in text
+    assert all(len(line.rstrip()) <= 80 for line in text.splitlines())
+
+
+# ----------------------------------------------------------------------------- progress in a log
+
+
+def test_log_progress_prints_running_probes_periodically(capsys):
+    from planner.calibrate_run import Progress
+    from planner.cli.calibrate import _live
+
+    row = Progress("ladder-L2-d40", state="running", devices="cpu0", step=120, planned_steps=300, loss=3.2101,
+                   tokens_per_s=41_000, mfu=0.123, eta_s=95)
+    with _live(every_s=0.0, tty=False) as show:
+        show([row])  # the state change
+        show([row])  # then the periodic line
+        show([row])
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].split() == ["running", "ladder-L2-d40", "cpu0"]
+    assert err[1] == err[2]
+    for part in ("ladder-L2-d40", "cpu0", "step 120/300", "loss 3.210", "41k tok/s", "MFU 12.3%", "ETA 1.58m"):
+        assert part in err[1]
+    with _live(every_s=3600.0, tty=False) as show:  # not before every_s has passed
+        show([row])
+        show([row])
+    assert len(capsys.readouterr().err.splitlines()) == 1

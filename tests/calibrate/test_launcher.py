@@ -117,3 +117,41 @@ def test_cbs_table_steps_to_target():
     assert rows == [{"target": 3.5, "batch_tokens": 1024, "steps": 20, "tokens": 20480.0},
                     {"target": 3.5, "batch_tokens": 8192, "steps": 4, "tokens": 32768.0}]
     json.dumps(rows)
+
+
+def test_resume_key_is_what_shapes_a_result_not_the_layout(specs):
+    sp = specs[0]
+    assert cr.spec_differences(sp, pp.with_ddp(sp, 2).model_copy(update={"log_every_steps": 7})) == []
+    for field, value in (("data", "synthetic:zipf"), ("seed", 3), ("seq_len", 64), ("dtype", "bf16"),
+                         ("lr", sp.lr / 2), ("data_vocab_size", 300), ("data_text_key", "body")):
+        assert [d[0] for d in cr.spec_differences(sp, sp.model_copy(update={field: value}))] == [field]
+
+
+def test_check_resume_compares_only_ids_already_in_out(tmp_path, specs):
+    out, work = tmp_path / "runs.jsonl", tmp_path / "work"
+    (work / "specs").mkdir(parents=True)
+    done = specs[0]
+    (work / "specs" / f"{done.id}.json").write_text(done.model_dump_json())
+    for rid in done.result_ids():
+        cr.append_line(out, _result(rid).model_dump_json())
+    other = [s.model_copy(update={"data": "synthetic:zipf"}) for s in specs]
+    cr.check_resume(specs, out, work)  # the same plan resumes
+    cr.check_resume(other[1:], out, work)  # a probe not run yet may change freely
+    with pytest.raises(UsageError, match="holds results of a different calibration: data stdlib vs synthetic:zipf"):
+        cr.check_resume(other, out, work)
+    with pytest.raises(UsageError, match="data stdlib vs synthetic:zipf"):  # run_calibration checks first
+        cr.run_calibration(other, out, n_devices=1, work_dir=work)
+    assert not (work / "plan.json").exists()
+
+
+def test_check_resume_without_spec_files_reads_the_lines(tmp_path, specs):
+    out = tmp_path / "runs.jsonl"
+    sp = specs[0]
+    for rid in sp.result_ids():
+        line = _result(rid).model_copy(update={"n_layer": sp.n_layer, "n_embd": sp.n_embd, "seq_len": sp.seq_len,
+                                               "vocab_size": sp.vocab_size, "batch_tokens": sp.tokens_per_step,
+                                               "lr": sp.lr})
+        cr.append_line(out, line.model_dump_json())
+    cr.check_resume([sp], out, tmp_path / "nowork")
+    with pytest.raises(UsageError, match="seq_len 128 vs 64"):
+        cr.check_resume([sp.model_copy(update={"seq_len": 64})], out, tmp_path / "nowork")
