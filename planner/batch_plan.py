@@ -33,7 +33,7 @@ class BatchPlan:
     seq_len: int
     critical_batch_tokens: float  # Zhang et al. 2024, 20% step overhead over linear scaling from B_ref
     critical_batch_definition: str
-    mccandlish_bcrit_tokens: float  # B_crit = 5·(CBS − 1.2·B_ref): 2x min steps and data at this batch
+    mccandlish_bcrit_tokens: float | None  # 5·(CBS − 1.2·B_ref), 2x min steps and data; None: undefined (CBS ≤ 1.2·B_ref)
     b_opt_tokens: float  # Step Law loss-optimal batch
     learning_rate: float
     adam_beta2: float
@@ -45,6 +45,8 @@ class BatchPlan:
     schedule_reason: str
     n_params_non_embedding: float
     sources: tuple[str, ...]
+    b_ref_tokens: float = float(bl.ZHANG_B_REF * bl.ZHANG_SEQ_LEN)  # the CBS law's reference batch
+    warnings: tuple[str, ...] = ()
 
 
 def evaluate(law: PowerLaw, **variables: float) -> float:
@@ -53,18 +55,23 @@ def evaluate(law: PowerLaw, **variables: float) -> float:
     return value * law.sequence_length if law.output_unit == "sequences" else value
 
 
-def cbs_tokens(profile: BatchLawProfile, n_tokens: float) -> tuple[float, float]:
-    """(Zhang CBS, McCandlish B_crit) in tokens at D, from the profile's D-law, converting definitions."""
+def cbs_tokens(profile: BatchLawProfile, n_tokens: float) -> tuple[float, float | None]:
+    """(Zhang CBS, McCandlish B_crit) in tokens at D, from the profile's D-law, converting definitions.
+
+    B_crit is None where the CBS is at or below (1 + overhead)·B_ref: the CBS law is extrapolated below its
+    reference batch and implies no positive B_crit (:func:`planner.laws.batch.mccandlish_bcrit`).
+    """
     law = profile.law("cbs_d")
     value = evaluate(law, D=n_tokens)
-    b_ref = _b_ref_tokens(profile)
+    b_ref = b_ref_tokens(profile)
     overhead = profile.overhead or bl.ZHANG_OVERHEAD
     if profile.definition == "mccandlish":
         return float(bl.cbs_from_bcrit(value, b_ref, overhead)), value
-    return value, float(bl.bcrit_from_cbs(value, b_ref, overhead))
+    return value, bl.mccandlish_bcrit(value, b_ref, overhead)
 
 
-def _b_ref_tokens(profile: BatchLawProfile) -> float:
+def b_ref_tokens(profile: BatchLawProfile) -> float:
+    """The profile's reference batch B_ref in tokens (Zhang's 256 x 512 when it gives none)."""
     if profile.reference_batch_sequences and profile.reference_sequence_length:
         return float(profile.reference_batch_sequences * profile.reference_sequence_length)
     return float(bl.ZHANG_B_REF * bl.ZHANG_SEQ_LEN)
@@ -78,8 +85,10 @@ def plan_batch(
     cbs_profile: BatchLawProfile,
     b_opt_profile: BatchLawProfile,
     batch_tokens: float | None = None,
+    unit: str = "tokens",
 ) -> BatchPlan:
-    """Batch and optimizer settings; `batch_tokens` overrides the recommended batch (e.g. from a plan)."""
+    """Batch and optimizer settings; `batch_tokens` overrides the recommended batch (e.g. from a plan).
+    unit: what the loss law's D counts ('bytes' for a byte-level law), for the warnings."""
     cbs, bcrit = cbs_tokens(cbs_profile, n_tokens)
     b_opt = evaluate(b_opt_profile.law("b_opt"), D=n_tokens)
     if batch_tokens is None:
@@ -96,6 +105,8 @@ def plan_batch(
     threshold = cbs_profile.schedule_threshold_tokens or bl.ZHANG_SCHEDULE_THRESHOLD_TOKENS
     schedule, reason = bl.schedule_recommendation(batch, threshold)
     warmup_steps = math.ceil(n_params / batch)
+    b_ref = b_ref_tokens(cbs_profile)
+    notes = () if bcrit is not None else (_undefined_bcrit(cbs_profile, cbs, b_ref, unit),)
     return BatchPlan(
         batch_tokens=batch,
         batch_sequences=sequences,
@@ -114,7 +125,17 @@ def plan_batch(
         schedule_reason=reason,
         n_params_non_embedding=n_params_non_embedding,
         sources=(cbs_profile.law("cbs_d").source, b_opt_profile.law("b_opt").source, b_opt_profile.law("lr").source),
+        b_ref_tokens=b_ref,
+        warnings=notes,
     )
+
+
+def _undefined_bcrit(profile: BatchLawProfile, cbs: float, b_ref: float, unit: str) -> str:
+    overhead = profile.overhead or bl.ZHANG_OVERHEAD
+    return (f"McCandlish B_crit undefined: {profile.name} gives a CBS of {cbs:.3g} {unit}, at or below "
+            f"{1 + overhead:g}·B_ref = {(1 + overhead) * b_ref:.3g} {unit}, i.e. the CBS law is extrapolated below "
+            f"its reference batch, where CBS = {1 + overhead:g}·B_ref + {overhead:g}·B_crit has no positive "
+            "B_crit; no batch-size token penalty can be derived")
 
 
 def _horizon_decay(decay_ref: float, batch_ref: float, batch: float) -> float:

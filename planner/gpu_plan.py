@@ -7,7 +7,9 @@ Recipe (shared reference batch-laws.md §5, hardware.md §6-7):
 * wall_clock_s = 6·N·D_needed / (n_gpus · peak · MFU) with N TOTAL parameters (Kaplan 2020; the
   golden runs' implied MFU uses the same 6ND);
 * a batch above the CBS needs more tokens for the same loss: D_needed = D·(1 + B/B_crit)/(1 + B_fit/B_crit)
-  with B_crit the McCandlish critical batch converted from the Zhang CBS (planner.laws.batch).
+  with B_crit the McCandlish critical batch converted from the Zhang CBS (planner.laws.batch). Where the CBS
+  law implies no B_crit (CBS ≤ 1.2·B_ref, planner.laws.batch.mccandlish_bcrit) the penalty is undefined: the
+  plan trains D (its time and cost are then lower bounds), reports the penalty as None and says so.
 
 Modes: nothing fixed (as many GPUs as the batch can feed at one sequence per GPU per micro-step, capped by
 max_gpus), fixed n_gpus, or a deadline (fewest GPUs that meet it). MFU is held constant across GPU
@@ -21,7 +23,7 @@ import math
 from dataclasses import dataclass
 
 from planner.errors import ConfigError, InfeasibleError, UsageError
-from planner.laws.batch import ZHANG_B_REF, ZHANG_SEQ_LEN, bcrit_from_cbs, tokens_needed_factor
+from planner.laws.batch import ZHANG_B_REF, ZHANG_SEQ_LEN, mccandlish_bcrit, tokens_needed_factor
 from planner.memory import MemoryBreakdown, Recompute, StateRecipe, training_memory
 from planner.schemas.hardware import HardwareProfile
 from planner.shapes import TransformerShape
@@ -47,6 +49,7 @@ class PlanOptions:
     b_ref_tokens: float = float(ZHANG_B_REF * ZHANG_SEQ_LEN)  # Zhang's B_ref = 256 sequences of 512
     b_fit_tokens: float | None = None  # batch the loss law's D assumes; None = the CBS (no penalty up to it)
     price_usd_per_hour: float | None = None  # overrides the profile's indicative price
+    unit: str = "tokens"  # what the loss law's D counts ("bytes" for a byte-level law), for the warnings
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class TradeoffRow:
     wall_clock_s: float
     gpu_hours: float
     cost_usd: float | None
-    token_overhead_fraction: float
+    token_overhead_fraction: float | None  # None: undefined (batch above the CBS, no B_crit to price it)
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,8 @@ class GpuPlan:
     batch_tokens: float
     seq_len: int
     cbs_tokens: float  # Zhang 20% CBS
-    bcrit_tokens: float  # McCandlish B_crit = 5·(CBS − 1.2·B_ref)
-    token_overhead_fraction: float  # D_needed/D − 1
+    bcrit_tokens: float | None  # McCandlish B_crit = 5·(CBS − 1.2·B_ref); None where undefined
+    token_overhead_fraction: float  # D_needed/D − 1 as applied (0 where undefined: see overhead_undefined)
     n_tokens: float
     n_tokens_needed: float
     n_steps: int
@@ -102,6 +105,11 @@ class GpuPlan:
     memory: MemoryPerGpu
     tradeoff: tuple[TradeoffRow, ...]
     warnings: tuple[str, ...]
+
+    @property
+    def overhead_undefined(self) -> bool:
+        """The batch exceeds the CBS but B_crit is undefined: no token penalty can be derived (none is applied)."""
+        return self.bcrit_tokens is None and self.batch_tokens > self.cbs_tokens
 
 
 @dataclass(frozen=True)
@@ -136,7 +144,7 @@ class _Ctx:
     usable_bytes: float
     batch_seq: int
     cbs_tokens: float
-    bcrit_tokens: float
+    bcrit_tokens: float | None
     b_fit_tokens: float
     price: float | None
 
@@ -153,6 +161,9 @@ def training_wall_clock_s(n_params: float, n_tokens: float, n_gpus: int, peak_fl
     return 6.0 * n_params * n_tokens / (n_gpus * peak_flops_per_s * mfu)
 
 
+_DERIVE = object()  # plan_gpus: derive B_crit from cbs_tokens and options.b_ref_tokens
+
+
 def plan_gpus(
     n_params: float,
     n_tokens: float,
@@ -161,6 +172,7 @@ def plan_gpus(
     *,
     batch_tokens: float,
     cbs_tokens: float,
+    bcrit_tokens: float | None | object = _DERIVE,
     mfu: float | None = None,
     dtype: str = "bf16",
     options: PlanOptions = PlanOptions(),
@@ -168,10 +180,14 @@ def plan_gpus(
     """Plan GPUs for training n_params TOTAL parameters on n_tokens tokens with `shape` (its seq_len).
 
     batch_tokens: the planned global batch (tokens); cbs_tokens: Zhang 20% CBS in tokens (e.g.
-    planner.laws.batch.zhang_cbs_tokens(D)); mfu: None = the profile's mfu_prior. Raises ConfigError for
+    planner.laws.batch.zhang_cbs_tokens(D)); bcrit_tokens: the McCandlish B_crit the batch plan reported
+    (None: undefined), by default converted from cbs_tokens with options.b_ref_tokens, so that the plan and
+    its caller use one value; mfu: None = the profile's mfu_prior. Raises ConfigError for
     a dtype the device lacks, InfeasibleError when nothing fits or the deadline cannot be met.
     """
-    ctx = _context(n_params, n_tokens, shape, hardware, batch_tokens, cbs_tokens, mfu, dtype, options)
+    if bcrit_tokens is _DERIVE:
+        bcrit_tokens = mccandlish_bcrit(cbs_tokens, options.b_ref_tokens)
+    ctx = _context(n_params, n_tokens, shape, hardware, batch_tokens, cbs_tokens, bcrit_tokens, mfu, dtype, options)
     if options.n_gpus is not None:
         mode, layout = "fixed-gpus", _fixed(ctx, options.n_gpus)
     elif options.deadline_s is not None:
@@ -181,7 +197,7 @@ def plan_gpus(
     return _result(ctx, mode, dtype, layout)
 
 
-def _context(n_params, n_tokens, shape, hw, batch_tokens, cbs_tokens, mfu, dtype, opt) -> _Ctx:
+def _context(n_params, n_tokens, shape, hw, batch_tokens, cbs_tokens, bcrit, mfu, dtype, opt) -> _Ctx:
     if opt.n_gpus is not None and opt.deadline_s is not None:
         raise UsageError("give either a GPU count or a deadline, not both")
     named = {"n_params": n_params, "n_tokens": n_tokens, "batch_tokens": batch_tokens, "cbs_tokens": cbs_tokens}
@@ -198,9 +214,8 @@ def _context(n_params, n_tokens, shape, hw, batch_tokens, cbs_tokens, mfu, dtype
         raise UsageError(f"MFU must be in (0, 1], got {mfu}")
     unit = GIB if hw.memory_unit == "GiB" else 1e9
     usable = hw.memory_gb * unit * (1.0 - opt.memory_headroom_fraction) - opt.memory_reserve_gb * 1e9
-    bcrit = float(bcrit_from_cbs(cbs_tokens, opt.b_ref_tokens))
-    if bcrit <= 0:  # CBS at or below 1.2·B_ref: fall back to B_crit ≈ 5·CBS (batch-laws.md §5, B_ref ≪ CBS form)
-        bcrit = 5.0 * cbs_tokens
+    if bcrit is not None and not (bcrit > 0 and math.isfinite(bcrit)):
+        raise UsageError(f"bcrit_tokens must be a positive finite number or None, got {bcrit!r}")
     b_fit = cbs_tokens if opt.b_fit_tokens is None else opt.b_fit_tokens
     price = opt.price_usd_per_hour if opt.price_usd_per_hour is not None else hw.price_usd_per_hour
     batch_seq = max(1, round(batch_tokens / shape.seq_len))
@@ -240,17 +255,19 @@ def _batch_for(ctx: _Ctx, dp: int) -> int:
     return max(ctx.batch_seq, dp)
 
 
-def _overhead(ctx: _Ctx, batch_tokens: float) -> float:
-    """D_needed/D − 1; zero up to the CBS (batch-laws.md §5 item 2)."""
+def _overhead(ctx: _Ctx, batch_tokens: float) -> float | None:
+    """D_needed/D − 1; zero up to the CBS (batch-laws.md §5 item 2); None above it when B_crit is undefined."""
     if batch_tokens <= ctx.cbs_tokens:
         return 0.0
+    if ctx.bcrit_tokens is None:
+        return None
     return float(tokens_needed_factor(batch_tokens, ctx.bcrit_tokens, min(ctx.b_fit_tokens, batch_tokens))) - 1.0
 
 
-def _wall_clock_s(ctx: _Ctx, n_gpus: int, batch_tokens: float) -> tuple[float, float]:
-    """(wall_clock_s, overhead) = 6·N·D·(1 + overhead)/(n_gpus·peak·MFU)."""
+def _wall_clock_s(ctx: _Ctx, n_gpus: int, batch_tokens: float) -> tuple[float, float | None]:
+    """(wall_clock_s, overhead) = 6·N·D·(1 + overhead)/(n_gpus·peak·MFU); an undefined overhead adds none."""
     overhead = _overhead(ctx, batch_tokens)
-    n_tokens = ctx.n_tokens * (1.0 + overhead)
+    n_tokens = ctx.n_tokens * (1.0 + (overhead or 0.0))
     return training_wall_clock_s(ctx.n_params, n_tokens, n_gpus, ctx.peak, ctx.mfu), overhead
 
 
@@ -424,13 +441,20 @@ def _memory(ctx: _Ctx, m: MemoryBreakdown) -> MemoryPerGpu:
     return MemoryPerGpu(*(float(x) / GIB for x in parts))
 
 
-def _warnings(ctx: _Ctx, layout: _Layout, batch_tokens: float, overhead: float) -> tuple[str, ...]:
+def _warnings(ctx: _Ctx, layout: _Layout, batch_tokens: float, overhead: float | None) -> tuple[str, ...]:
     notes = []
-    if overhead > 0:
-        # past 100x a percentage is unreadable (it once printed 38 digits): give the factor instead
-        more = f"{overhead:.1%} more tokens" if overhead < 100 else f"{1.0 + overhead:,.0f}x the tokens"
+    unit = ctx.opt.unit
+    if overhead is None:
         notes.append(
-            f"batch {batch_tokens:.3g} tokens exceeds the CBS {ctx.cbs_tokens:.3g}: "
+            f"batch {batch_tokens:.3g} {unit} exceeds the CBS {ctx.cbs_tokens:.3g}, but McCandlish B_crit is undefined "
+            f"(the CBS law is extrapolated below its reference batch), so the extra {unit} this costs cannot be "
+            "derived: wall-clock, GPU-hours and cost assume none and are lower bounds"
+        )
+    elif overhead > 0:
+        # past 100x a percentage is unreadable (it once printed 38 digits): give the factor instead
+        more = f"{overhead:.1%} more {unit}" if overhead < 100 else f"{1.0 + overhead:,.0f}x the {unit}"
+        notes.append(
+            f"batch {batch_tokens:.3g} {unit} exceeds the CBS {ctx.cbs_tokens:.3g}: "
             f"{more} for the same loss (McCandlish B_crit {ctx.bcrit_tokens:.3g})"
         )
     if layout.batch_seq != ctx.batch_seq:
@@ -447,7 +471,8 @@ def _result(ctx: _Ctx, mode: str, dtype: str, layout: _Layout) -> GpuPlan:
     if row.cost_usd is not None and not math.isfinite(row.cost_usd):
         raise InfeasibleError("the training cost overflows floating point (more than 1.8e308 USD)",
                               hint="check --train-price (USD per GPU-hour)")
-    needed = ctx.n_tokens * (1.0 + row.token_overhead_fraction)
+    applied = row.token_overhead_fraction or 0.0  # None (undefined): the plan trains D
+    needed = ctx.n_tokens * (1.0 + applied)
     return GpuPlan(
         mode=mode,
         hardware=ctx.hw.name,
@@ -464,7 +489,7 @@ def _result(ctx: _Ctx, mode: str, dtype: str, layout: _Layout) -> GpuPlan:
         seq_len=ctx.shape.seq_len,
         cbs_tokens=ctx.cbs_tokens,
         bcrit_tokens=ctx.bcrit_tokens,
-        token_overhead_fraction=row.token_overhead_fraction,
+        token_overhead_fraction=applied,
         n_tokens=ctx.n_tokens,
         n_tokens_needed=needed,
         n_steps=math.ceil(needed / row.batch_tokens),

@@ -232,7 +232,7 @@ def recommend(
         cost_inputs=request.cost,
         intervals=bands(request, samples, d_eff) if samples else None,
         assumptions=assumptions(request, identity, d_eff),
-        warnings=warnings(sol),
+        warnings=warnings(sol, identity),
     )
 
 
@@ -282,6 +282,12 @@ def assumptions(request: RecommendRequest, identity: LawIdentity, d_eff: float) 
         (f"N counts {identity.params_counted.replace('_', '-')} parameters, as the law was fitted; "
         "FLOPs = 6·N·D for training + 2·N per inference token (Kaplan et al. 2020; Sardana et al. 2024)"),
     ]
+    if identity.units is not None:  # not the published token-level laws' units: say what every number is in
+        u = identity.units
+        out.append(
+            f"units: loss in {u.loss}, D in {u.tokens} (dataset: {identity.dataset}); not the published laws' nats "
+            f"per token of MassiveText: its losses and {identity.d_unit} do not compare with theirs"
+        )
     if identity.uncertainty:
         out.append(f"uncertainty: {identity.uncertainty}")
     inf = request.inference
@@ -303,12 +309,36 @@ def assumptions(request: RecommendRequest, identity: LawIdentity, d_eff: float) 
     return out
 
 
-def warnings(sol: Solution) -> list[str]:
-    out = []
+def warnings(sol: Solution, identity: LawIdentity | None = None) -> list[str]:
+    """The law's own flags, then the recommendation's D/N against the range the law was fitted at: the law's
+    recorded range when it has one (a calibrated law), else the published laws' 5-40 (Sardana et al. 2024 §5)."""
+    out = law_warnings(identity) if identity is not None else []
+    unit = identity.d_unit if identity is not None else "tokens"
     ratio = sol.n_tokens / sol.n_params
-    if ratio > EXTREME_TOKENS_PER_PARAM:
+    fitted = identity.fitted_tokens_per_param if identity is not None else None
+    if fitted is not None:
+        if not fitted.low <= ratio <= fitted.high:
+            out.append(
+                f"{ratio:.3g} {unit} per parameter: law {identity.name} was fitted at {fitted.low:.3g}-{fitted.high:.3g} "
+                f"{unit}/param ({fitted.source}); this recommendation extrapolates it"
+            )
+    elif ratio > EXTREME_TOKENS_PER_PARAM:
         out.append(
-            f"{ratio:.0f} tokens per parameter: laws fitted at 5-40 tokens/param overestimate the gain "
+            f"{ratio:.0f} {unit} per parameter: laws fitted at 5-40 {unit}/param overestimate the gain "
             "from extra data at extreme ratios (Sardana et al. 2024 §5)"
+        )
+    return out
+
+
+def law_warnings(identity: LawIdentity) -> list[str]:
+    """One line per flag of the law's fit; an unidentified law is one to test the pipeline with, not to plan with."""
+    flags = identity.flags or []
+    out = [f"law {identity.name}: FLAG {flag}" for flag in flags]
+    unidentified = [(f.split(":", 1)[1].split() or ["?"])[0] for f in flags if f.startswith("unidentified:")]
+    if unidentified:
+        out.append(
+            f"law {identity.name}: the data cannot identify {', '.join(unidentified)} (their bootstrap intervals span "
+            "orders of magnitude): these constants show that the calibration pipeline works; do not plan with "
+            "them (calibration.md §1.3: 4-5 sizes over >= 15x in N, 3-4 post-decay points each)"
         )
     return out

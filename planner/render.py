@@ -22,9 +22,15 @@ def _change(new: float, old: float) -> str:
     return f"x{ratio:.3g}" if ratio >= 11 or 0 < ratio <= 1 / 11 else f"{ratio - 1:+.1%}"
 
 
+def _saving(fraction: float) -> str:
+    """The saving as a percentage; within 1e-9 of zero it is the solvers' round-off (1.48e-13%), shown as 0%."""
+    return "0%" if abs(fraction) < 1e-9 else units.percent(fraction)
+
+
 def recommendation(result: RecommendResult) -> Group:
     """Recommendation beside its baseline, the saving, bands when known, and the assumptions."""
     b = result.baseline
+    unit = result.law.d_unit  # what the law's D counts: "bytes" for a byte-level law
     table = Table(title=f"Recommendation ({result.objective} objective)", title_justify="left")
     table.add_column("")
     table.add_column("recommended", justify="right")
@@ -32,8 +38,8 @@ def recommendation(result: RecommendResult) -> Group:
     table.add_column("change", justify="right")
     rows = [
         ("parameters", result.n_params, b.n_params, units.si),
-        ("training tokens", result.n_tokens, b.n_tokens, units.si),
-        ("tokens per parameter", result.tokens_per_param, b.n_tokens / b.n_params, lambda v: f"{v:.1f}"),
+        (f"training {unit}", result.n_tokens, b.n_tokens, units.si),
+        (f"{unit} per parameter", result.tokens_per_param, b.n_tokens / b.n_params, lambda v: f"{v:.1f}"),
         ("training FLOPs", result.train_flops, b.train_flops, units.sci),
         ("inference FLOPs", result.inference_flops, b.inference_flops, units.sci),
         ("lifetime FLOPs", result.total_flops, b.total_flops, units.sci),
@@ -49,7 +55,7 @@ def recommendation(result: RecommendResult) -> Group:
     measure = "lifetime cost" if result.objective == "cost" else "lifetime FLOPs"
     parts = [
         table,
-        Text(f"Baseline: {b.description}. Saving: {units.percent(result.savings_fraction)} of {measure}."),
+        Text(f"Baseline: {b.description}. Saving: {_saving(result.savings_fraction)} of {measure}."),
     ]
     if result.intervals is not None:
         parts.append(bands(result))
@@ -63,15 +69,17 @@ def training(result: RecommendResult) -> Table:
     """Batch, optimizer settings and the GPU plan."""
     g, b, par = result.gpu_plan, result.batch, result.parallelism
     assert g is not None and b is not None and par is not None
+    unit = result.law.d_unit
+    bcrit = "n/a (CBS <= 1.2·B_ref)" if b.mccandlish_bcrit_tokens is None else units.si(b.mccandlish_bcrit_tokens)
     table = Table(title=f"Training plan on {result.gpu} ({g.mode})", title_justify="left", show_header=False)
     table.add_column("", no_wrap=True)
     table.add_column("")
     rows = [
-        ("global batch", (f"{units.si(result.batch_size_tokens)} tokens = {result.batch_size_sequences} x "
+        ("global batch", (f"{units.si(result.batch_size_tokens)} {unit} = {result.batch_size_sequences} x "
                          f"{g.shape['seq_len']} sequences, {b.n_steps:,} steps")),
-        ("critical batch (CBS)", (f"{units.si(result.critical_batch_tokens)} tokens ({b.critical_batch_definition}); "
-                                 f"McCandlish B_crit {units.si(b.mccandlish_bcrit_tokens)}, B_opt {units.si(b.b_opt_tokens)}")),
-        ("learning rate", f"{result.learning_rate:.3g} peak, warmup {b.warmup_steps:,} steps ({units.si(b.warmup_tokens)} tokens)"),
+        ("critical batch (CBS)", (f"{units.si(result.critical_batch_tokens)} {unit} ({b.critical_batch_definition}); "
+                                 f"McCandlish B_crit {bcrit}, B_opt {units.si(b.b_opt_tokens)}")),
+        ("learning rate", f"{result.learning_rate:.3g} peak, warmup {b.warmup_steps:,} steps ({units.si(b.warmup_tokens)} {unit})"),
         ("Adam beta2 / EWA decay", f"{result.adam_beta2:.4g} / {result.ewa_decay:.5g}"),
         ("schedule", f"{result.schedule}: {b.schedule_reason}"),
         ("GPUs", (f"{result.n_gpus:,} ({g.n_nodes:,} nodes): data {par.data} x tensor {par.tensor} x pipeline "
@@ -85,8 +93,11 @@ def training(result: RecommendResult) -> Table:
         ("training cost", "no price known (give --train-price)" if g.cost_usd is None
          else f"{units.usd(g.cost_usd)} at ${g.price_usd_per_hour:g}/GPU-h"),
     ]
-    if g.token_overhead_fraction > 0:
-        rows.append(("token penalty", f"+{units.percent(g.token_overhead_fraction)} tokens: the batch exceeds the CBS"))
+    if g.token_overhead_fraction is None:
+        rows.append(("token penalty", ("not derivable: the batch exceeds the CBS but McCandlish B_crit is undefined; "
+                                       "wall-clock and cost assume none (lower bounds)")))
+    elif g.token_overhead_fraction > 0:
+        rows.append(("token penalty", f"+{units.percent(g.token_overhead_fraction)} {unit}: the batch exceeds the CBS"))
     for label, value in rows:
         table.add_row(label, value)
     return table
@@ -95,13 +106,14 @@ def training(result: RecommendResult) -> Table:
 def tradeoff(result: RecommendResult) -> Table:
     """GPUs against wall-clock, GPU-hours, cost and token overhead: where more GPUs stop paying."""
     table = Table(title="More GPUs: where they stop paying", title_justify="left")
-    for col in ("GPUs", "batch (tokens)", "wall-clock", "GPU-hours", "cost", "extra tokens"):
+    unit = result.law.d_unit
+    for col in ("GPUs", f"batch ({unit})", "wall-clock", "GPU-hours", "cost", f"extra {unit}"):
         table.add_column(col, justify="right")
     for row in result.tradeoff or []:
         mark = " *" if row.n_gpus == result.n_gpus else ""
         table.add_row(f"{row.n_gpus:,}{mark}", units.si(row.batch_tokens), units.duration(row.wall_clock_s),
                       f"{row.gpu_hours:,.0f}", "—" if row.cost_usd is None else units.usd(row.cost_usd),
-                      units.percent(row.token_overhead_fraction))
+                      "n/a" if row.token_overhead_fraction is None else units.percent(row.token_overhead_fraction))
     return table
 
 
@@ -117,7 +129,7 @@ def bands(result: RecommendResult) -> Table:
         table.add_column(col, justify="right" if col else "left")
     for label, band, fmt in (
         ("parameters", iv.n_params, units.si),
-        ("training tokens", iv.n_tokens, units.si),
+        (f"training {result.law.d_unit}", iv.n_tokens, units.si),
         ("training FLOPs", iv.train_flops, units.sci),
         ("lifetime FLOPs", iv.total_flops, units.sci),
         ("GPU-hours", iv.gpu_hours, lambda v: f"{v:,.0f}"),

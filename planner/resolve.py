@@ -6,8 +6,13 @@ profiles (through :mod:`planner.profiles`) but computes nothing beyond units.
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import json
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from planner import profiles, units
 from planner.defaults import B_OPT_LAW, DEFAULT_BATCH_LAW, DEFAULT_GPU, DEFAULT_LAW
@@ -22,6 +27,7 @@ from planner.schemas.recommend import (
     DEFAULT_OUTPUT_TOKENS,
     DEFAULT_PREFILL_MFU,
     CostInputs,
+    FittedRange,
     InferenceDemand,
     LawIdentity,
     RecommendRequest,
@@ -30,6 +36,10 @@ from planner.schemas.recommend import (
 DEFAULT_TRAIN_DTYPE = "bf16"
 DEFAULT_INFERENCE_DTYPE = "fp8"  # Sardana et al.'s cost_optimal.py serves on H100 FP8
 FP8_SPEEDUP = 1.3  # FP8 training throughput over BF16 (hardware.md §6: default 1.3x, range 1.1-1.6x)
+DEFAULT_SEQ_LEN = 4096  # Llama-like defaults, for laws that record nothing about the runs they were fitted on
+DEFAULT_VOCAB_SIZE = 32000
+BYTE_VOCAB_SIZE = 256  # a byte-level law's tokens are the 256 byte values (its probes may add special tokens)
+CALIBRATE_RUNS = "runs.jsonl"  # `planner calibrate` writes its run log beside law.yaml (calibrate_fits.RUNS)
 
 
 @dataclass
@@ -60,8 +70,8 @@ class RecommendFlags:
     max_gpus: int | None = None
     deadline: str | None = None
     mfu: float | None = None
-    seq_len: int = 4096
-    vocab_size: int = 32000
+    seq_len: int | None = None  # None: the law's fitted value, else DEFAULT_SEQ_LEN (fitted_shape_defaults)
+    vocab_size: int | None = None
     zero_stage: int = 1
     recompute: str = "selective"
     batch_law: str = DEFAULT_BATCH_LAW
@@ -127,7 +137,7 @@ def model_size(flags: RecommendFlags) -> tuple[float | None, float | None]:
         )
     step = min_training_tokens(flags)
     if n_tokens is not None and n_tokens < step:
-        where = "the --batch-tokens batch" if flags.batch_tokens is not None else f"a sequence of --seq-len {flags.seq_len}"
+        where = "the --batch-tokens batch" if flags.batch_tokens is not None else f"a sequence of --seq-len {_seq_len(flags)}"
         raise UsageError(
             f"--tokens: {flags.tokens} is less than one training step ({step:.4g} tokens: {where})",
             hint="give at least one step of tokens, e.g. --tokens 1.4T",
@@ -156,15 +166,22 @@ def min_training_tokens(flags: RecommendFlags) -> float:
     """The fewest tokens a run can train on: one step of the global batch (--batch-tokens, rounded to whole
     sequences as the batch plan rounds it), or one sequence of --seq-len when the batch is recommended."""
     batch = batch_tokens(flags)
-    return float(flags.seq_len * (1 if batch is None else round(batch / flags.seq_len)))
+    seq = _seq_len(flags)
+    return float(seq * (1 if batch is None else round(batch / seq)))
+
+
+def _seq_len(flags: RecommendFlags) -> int:
+    """--seq-len as resolved (fitted_shape_defaults), or the default when nothing resolved it."""
+    return DEFAULT_SEQ_LEN if flags.seq_len is None else flags.seq_len
 
 
 def batch_tokens(flags: RecommendFlags) -> float | None:
     """--batch-tokens, at least one sequence of --seq-len (the plan rounds it to whole sequences)."""
     batch = _opt(flags.batch_tokens, "--batch-tokens")
-    if batch is not None and batch < flags.seq_len:
-        raise UsageError(f"--batch-tokens: {flags.batch_tokens} is less than one sequence of --seq-len {flags.seq_len}",
-                         hint=f"give at least {flags.seq_len} tokens, or a shorter --seq-len")
+    seq = _seq_len(flags)
+    if batch is not None and batch < seq:
+        raise UsageError(f"--batch-tokens: {flags.batch_tokens} is less than one sequence of --seq-len {seq}",
+                         hint=f"give at least {seq} tokens, or a shorter --seq-len")
     return batch
 
 
@@ -241,8 +258,11 @@ def training_gpu_name(flags: RecommendFlags) -> str:
     return _first(flags.gpu, flags.train_gpu, DEFAULT_GPU)  # None = not given; '' is a (bad) name
 
 
-def training_options(flags: RecommendFlags):
-    """Resolve the GPU plan's inputs: accelerator, dtype, MFU, price, shape knobs, batch laws, mode."""
+def training_options(flags: RecommendFlags, identity: LawIdentity | None = None, notes: tuple[str, ...] = ()):
+    """Resolve the GPU plan's inputs: accelerator, dtype, MFU, price, shape knobs, batch laws, mode.
+
+    identity: the loss law, whose D unit labels the plan and is checked against the batch law's; notes:
+    assumption lines of the resolved shape knobs (:func:`fitted_shape_defaults`)."""
     from planner import gpu_plan
     from planner.training_plan import TrainingOptions
 
@@ -269,6 +289,10 @@ def training_options(flags: RecommendFlags):
         raise UsageError(f"--recompute: expected none, selective or full (not {flags.recompute!r})",
                          hint="--recompute selective")
     check_counts(flags)
+    if flags.seq_len is None or flags.vocab_size is None:  # callers that skip fitted_shape_defaults
+        flags = replace(flags, seq_len=_first(flags.seq_len, DEFAULT_SEQ_LEN),
+                        vocab_size=_first(flags.vocab_size, DEFAULT_VOCAB_SIZE))
+    unit = identity.d_unit if identity is not None else "tokens"
     price = hardware.price_usd_per_hour  # None when the profile has none: the plan then prints no cost
     if flags.train_price is not None:
         price = units.check_positive(flags.train_price, "--train-price")
@@ -279,10 +303,12 @@ def training_options(flags: RecommendFlags):
         n_gpus=flags.gpus,
         deadline_s=None if flags.deadline is None else units.parse_duration(flags.deadline, "--deadline"),
         price_usd_per_hour=price,
+        unit=unit,
     )
+    cbs_law = load_cbs_law(flags.batch_law).profile
     return TrainingOptions(
         hardware=hardware,
-        cbs_law=load_cbs_law(flags.batch_law).profile,
+        cbs_law=cbs_law,
         b_opt_law=load_batch_law(B_OPT_LAW).profile,
         dtype=dtype,
         mfu=mfu,
@@ -291,7 +317,22 @@ def training_options(flags: RecommendFlags):
         vocab_size=flags.vocab_size,
         batch_tokens=batch_tokens(flags),
         plan=plan,
+        cbs_law_flags=tuple(law_flags(cbs_law)),
+        notes=notes,
+        warnings=tuple(_d_units_mismatch(cbs_law, identity)),
     )
+
+
+def _d_units_mismatch(cbs_law, identity: LawIdentity | None) -> list[str]:
+    """The CBS law is evaluated at the loss law's D: say so when the two count D in different units."""
+    if identity is None:
+        return []
+    theirs = cbs_law.law("cbs_d").input_units.get("D", "training tokens")
+    ours = identity.units.tokens if identity.units is not None else "training tokens"
+    if theirs == ours:
+        return []
+    return [(f"batch law {cbs_law.name} takes D in {theirs}, but law {identity.name} counts D in {ours}: its CBS is "
+             "evaluated at the law's D as if the units agreed (calibrate or fit a batch law on the same data)")]
 
 
 def load_batch_law(name_or_path: str):
@@ -367,8 +408,11 @@ def law_params(profile: LawProfile) -> ChinchillaParams:
 
 
 def law_identity(loaded: profiles.Loaded[LawProfile]) -> LawIdentity:
+    """The law's identity for the result: constants and hash, plus (for laws not in the published token-level
+    units) its units and dataset, its fit's flags, and what its provenance says of the runs it was fitted on."""
     p = loaded.profile
     c = p.constants
+    seq_len, vocab = _fitted_runs_shape(loaded)
     return LawIdentity(
         name=p.name,
         sha256=loaded.sha256,
@@ -381,7 +425,146 @@ def law_identity(loaded: profiles.Loaded[LawProfile]) -> LawIdentity:
         beta=c.beta,
         params_counted=p.units.params,
         uncertainty=_uncertainty_note(p),
+        units=None if published_units(p) else p.units,
+        dataset=None if published_units(p) else p.dataset,
+        flags=law_flags(p) or None,
+        fitted_tokens_per_param=fitted_tokens_per_param(loaded),
+        fitted_seq_len=seq_len,
+        fitted_vocab_size=vocab,
     )
+
+
+def published_units(p: LawProfile) -> bool:
+    """True for the shipped laws' units: nats per token of MassiveText, D in training tokens."""
+    return p.units.tokens == "training tokens" and "MassiveText" in p.units.loss
+
+
+_FLAG = re.compile(r"FLAG (.+?)\.(?=\s+[A-Z(]|\s*$)")  # to the sentence's end ("et al. 2024" is not one)
+
+
+def law_flags(p) -> list[str]:
+    """A fitted law's flags: provenance['flags'] (`planner fit`, `calibrate`), else the notes' 'FLAG ...' sentences
+    (a calibrated batch law writes its flags only there)."""
+    listed = (p.provenance or {}).get("flags")
+    if isinstance(listed, list) and listed:
+        return [str(f) for f in listed]
+    return _FLAG.findall(p.notes or "")
+
+
+def _provenance_file(loaded: profiles.Loaded[LawProfile]) -> Path | None:
+    """The fit's input file beside the law, when provenance names it and its sha256 still matches."""
+    prov = loaded.profile.provenance or {}
+    name, sha = prov.get("input_file"), prov.get("input_sha256")
+    if not isinstance(name, str) or not isinstance(sha, str):
+        return None
+    path = Path(loaded.path).parent / Path(name).name
+    try:
+        return path if hashlib.sha256(path.read_bytes()).hexdigest() == sha else None
+    except OSError:
+        return None
+
+
+def fitted_tokens_per_param(loaded: profiles.Loaded[LawProfile]) -> FittedRange | None:
+    """The D/N range the law was fitted at: provenance's tokens_per_param [low, high] when recorded, else the
+    fit's input file (provenance input_file beside the law, sha256 checked; columns params and tokens)."""
+    prov = loaded.profile.provenance or {}
+    given = prov.get("tokens_per_param")
+    if isinstance(given, list) and len(given) == 2:
+        try:
+            return FittedRange(low=float(given[0]), high=float(given[1]), source=f"{loaded.profile.name} provenance")
+        except ValueError:
+            pass
+    path = _provenance_file(loaded)
+    if path is None or path.suffix != ".csv":
+        return None
+    try:
+        with path.open(newline="") as fh:
+            ratios = [float(row["tokens"]) / float(row["params"]) for row in csv.DictReader(fh)]
+    except (OSError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+    if not ratios:
+        return None
+    return FittedRange(low=min(ratios), high=max(ratios), source=f"{path.name}, the law's fit input")
+
+
+def _fitted_runs_shape(loaded: profiles.Loaded[LawProfile]) -> tuple[int | None, int | None]:
+    """(seq_len, vocab_size) of the runs the law was fitted on: provenance's seq_len/vocab_size when recorded,
+    else a `planner calibrate` run log beside the law (its ladder runs, when they agree on one value)."""
+    prov = loaded.profile.provenance or {}
+    seq, vocab = prov.get("seq_len"), prov.get("vocab_size")
+    seq = seq if isinstance(seq, int) and seq >= 1 else None
+    vocab = vocab if isinstance(vocab, int) and vocab >= 1 else None
+    if (seq is None or vocab is None) and _provenance_file(loaded) is not None:
+        log_seq, log_vocab = _calibrate_log_shape(Path(loaded.path).parent / CALIBRATE_RUNS)
+        seq, vocab = seq or log_seq, vocab or log_vocab
+    return seq, vocab
+
+
+def _calibrate_log_shape(path: Path) -> tuple[int | None, int | None]:
+    seqs, vocabs = set(), set()
+    try:
+        with path.open() as fh:
+            for line in fh:
+                run = json.loads(line) if line.strip() else {}
+                if run.get("kind") == "ladder" and run.get("status") == "ok":
+                    seqs.add(run.get("seq_len"))
+                    vocabs.add(run.get("vocab_size"))
+    except (OSError, ValueError, AttributeError):
+        return None, None
+    return _only_int(seqs), _only_int(vocabs)
+
+
+def _only_int(values: set) -> int | None:
+    """The one value all runs agree on, if it is an int."""
+    value = next(iter(values)) if len(values) == 1 else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class FittedShape:
+    """--seq-len and --vocab-size as resolved, with the reason for each (printed in the Assumptions)."""
+
+    flags: RecommendFlags
+    notes: tuple[str, ...]
+
+
+def fitted_shape_defaults(flags: RecommendFlags, identity: LawIdentity) -> FittedShape:
+    """Fill --seq-len and --vocab-size when not given: explicit flag > the law's fitted runs (provenance or its
+    calibration log) > for a byte-level law, the batch law's sequence length (same D units) and 256 byte values
+    > the Llama-like 4096 / 32000. A law that records nothing keeps the defaults silently (shipped laws)."""
+    seq, seq_why = identity.fitted_seq_len, f"the runs law {identity.name} was fitted on"
+    vocab, vocab_why = identity.fitted_vocab_size, seq_why
+    byte_level = identity.d_unit == "bytes"
+    if seq is None and byte_level and flags.seq_len is None:
+        seq = _batch_law_seq_len(flags, identity)
+        seq_why = f"the sequences of --batch-law {flags.batch_law}, fitted in the same units"
+    if vocab is None and byte_level:
+        vocab, vocab_why = BYTE_VOCAB_SIZE, "byte-level data: one token per byte value"
+    notes = []
+    for flag, value, why, default in (("--seq-len", seq, seq_why, DEFAULT_SEQ_LEN),
+                                      ("--vocab-size", vocab, vocab_why, DEFAULT_VOCAB_SIZE)):
+        given = getattr(flags, _attr(flag))
+        if given is not None and value is not None and given != value:
+            notes.append(f"{flag} {given} as given; law {identity.name} was fitted at {value} ({why})")
+        elif given is None and value is not None:
+            notes.append(f"{flag} {value}: {why} (not the Llama-like default {default}; give {flag} to override)")
+    resolved = replace(flags, seq_len=_first(flags.seq_len, seq, DEFAULT_SEQ_LEN),
+                       vocab_size=_first(flags.vocab_size, vocab, DEFAULT_VOCAB_SIZE))
+    return FittedShape(resolved, tuple(notes))
+
+
+def _attr(flag: str) -> str:
+    return flag[2:].replace("-", "_")
+
+
+def _batch_law_seq_len(flags: RecommendFlags, identity: LawIdentity) -> int | None:
+    """The --batch-law's cbs_d sequence length, when that law counts D in the loss law's units."""
+    try:
+        cbs = load_cbs_law(flags.batch_law).profile.law("cbs_d")
+    except (ConfigError, KeyError):
+        return None  # training_options reports a bad --batch-law in its turn
+    same = identity.units is not None and cbs.input_units.get("D") == identity.units.tokens
+    return cbs.sequence_length if same and cbs.output_unit == "sequences" else None
 
 
 def _uncertainty_note(p: LawProfile) -> str | None:

@@ -41,6 +41,9 @@ class TrainingOptions:
     shape: TransformerShape | None = None  # None: a Llama-like shape for N (planner.shapes)
     batch_tokens: float | None = None  # None: recommended from the laws
     plan: gp.PlanOptions = field(default_factory=gp.PlanOptions)
+    cbs_law_flags: tuple[str, ...] = ()  # the critical-batch law's flags (e.g. a CBS falling with D)
+    notes: tuple[str, ...] = ()  # assumption lines from resolving the options (e.g. where --seq-len came from)
+    warnings: tuple[str, ...] = ()  # warnings from resolving them (e.g. the batch law's D units differ)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class TrainingPlan:
     gpus: gp.GpuPlan
     mfu_source: str
     options: gp.PlanOptions
+    cbs_law_flags: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # resolving warnings and the CBS law's flags, one line each
 
 
 def plan_training(n_params: float, n_tokens: float, options: TrainingOptions) -> TrainingPlan:
@@ -63,6 +69,7 @@ def plan_training(n_params: float, n_tokens: float, options: TrainingOptions) ->
         options.cbs_law,
         options.b_opt_law,
         options.batch_tokens,
+        options.plan.unit,
     )
     gpus = gp.plan_gpus(
         n_params,
@@ -71,6 +78,7 @@ def plan_training(n_params: float, n_tokens: float, options: TrainingOptions) ->
         options.hardware,
         batch_tokens=batch.batch_tokens,
         cbs_tokens=batch.critical_batch_tokens,
+        bcrit_tokens=batch.mccandlish_bcrit_tokens,  # one B_crit (or none) for the table, penalty and warnings
         mfu=options.mfu,
         dtype=options.dtype,
         options=options.plan,
@@ -78,7 +86,19 @@ def plan_training(n_params: float, n_tokens: float, options: TrainingOptions) ->
     source = options.mfu_source or (
         "--mfu" if options.mfu is not None else f"{options.hardware.name} prior: {options.hardware.mfu_prior_source}"
     )
-    return TrainingPlan(shape, batch, gpus, source, options.plan)
+    flagged = tuple(f"batch law {options.cbs_law.name}: FLAG {flag}" for flag in options.cbs_law_flags)
+    return TrainingPlan(shape, batch, gpus, source, options.plan, options.cbs_law_flags, options.notes,
+                        (*options.warnings, *flagged, *_shape_mismatch(shape, n_params)))
+
+
+def _shape_mismatch(shape: TransformerShape, n_params: float) -> tuple[str, ...]:
+    """The Llama-like rule (128-dim heads) has no shape below one head: say when the plan's is far from N."""
+    total = float(shape.total_params)
+    if 0.5 <= total / n_params <= 2.0:
+        return ()
+    return ((f"no Llama-like shape (128-dim heads, d_model/n_layers ~ 128) has {n_params:.3g} parameters: the plan's "
+             f"shape has {total:.3g} (N_non-embedding {shape.non_embedding_params:.3g}), and its memory and Step Law "
+             "LR are for that shape"),)
 
 
 def attach(result: RecommendResult, plan: TrainingPlan) -> RecommendResult:
@@ -110,16 +130,17 @@ def attach(result: RecommendResult, plan: TrainingPlan) -> RecommendResult:
                           mccandlish_bcrit_tokens=b.mccandlish_bcrit_tokens, b_opt_tokens=b.b_opt_tokens,
                           warmup_tokens=b.warmup_tokens, warmup_steps=b.warmup_steps, n_steps=g.n_steps,
                           schedule_reason=b.schedule_reason, n_params_non_embedding=b.n_params_non_embedding,
-                          sources=list(b.sources)),
+                          sources=list(b.sources), law_flags=list(plan.cbs_law_flags) or None),
         "gpu_plan": GpuPlanDetail(mode=g.mode, dtype=g.dtype, n_nodes=g.n_nodes, mfu=g.mfu, mfu_source=plan.mfu_source,
                                peak_flops_per_s=g.peak_flops_per_s, price_usd_per_hour=g.price_usd_per_hour,
                                recompute=str(plan.options.recompute), shape=shape_dict(plan.shape),
-                               n_tokens_needed=g.n_tokens_needed, token_overhead_fraction=g.token_overhead_fraction,
+                               n_tokens_needed=g.n_tokens_needed,
+                               token_overhead_fraction=None if g.overhead_undefined else g.token_overhead_fraction,
                                training_flops=g.training_flops, memory=MemoryDetail(**m.__dict__),
                                cost_usd=g.cost_usd),
         "intervals": _hour_bands(result, g),
         "assumptions": [*result.assumptions, *assumptions(plan)],
-        "warnings": [*result.warnings, *g.warnings],
+        "warnings": [*result.warnings, *plan.warnings, *b.warnings, *g.warnings],
     }  # fmt: skip
     return result.model_copy(update=update)
 
@@ -146,12 +167,15 @@ def shape_dict(shape: TransformerShape) -> dict[str, int]:
 
 def assumptions(plan: TrainingPlan) -> list[str]:
     b, g, s = plan.batch, plan.gpus, plan.shape
+    unit = plan.options.unit
+    bcrit = "undefined: CBS <= 1.2·B_ref" if b.mccandlish_bcrit_tokens is None else f"{b.mccandlish_bcrit_tokens:.3g}"
     return [
+        *plan.notes,
         (f"batch: min(CBS, B_opt) rounded down to a power of two sequences of {b.seq_len}; CBS "
-        f"{b.critical_batch_tokens:.3g} tokens ({b.critical_batch_definition}; McCandlish B_crit "
-        f"{b.mccandlish_bcrit_tokens:.3g}), B_opt {b.b_opt_tokens:.3g} tokens (Step Law, Li et al. 2025)"),
+        f"{b.critical_batch_tokens:.3g} {unit} ({b.critical_batch_definition}; McCandlish B_crit "
+        f"{bcrit}), B_opt {b.b_opt_tokens:.3g} {unit} (Step Law, Li et al. 2025)"),
         (f"LR from the Step Law at N_non-embedding = {b.n_params_non_embedding:.3g} (sqrt-scaled below B_opt); "
-        "beta2 and EWA horizons fixed in samples from Zhang et al.'s per-batch table; warmup N tokens"),
+        f"beta2 and EWA horizons fixed in samples from Zhang et al.'s per-batch table; warmup N {unit}"),
         (f"shape {s.n_layers} layers x d_model {s.d_model}, {s.n_heads} heads, FFN {s.d_ff}, vocab {s.vocab_size} "
         "(Llama-like, d_model/n_layers = 128) for memory and parallelism"),
         (f"GPU plan on {g.hardware} {g.dtype}: {g.peak_flops_per_s / 1e12:g} TFLOP/s dense at MFU {g.mfu:g} "

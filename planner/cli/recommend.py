@@ -43,8 +43,8 @@ def recommend(
     max_gpus: Annotated[int | None, typer.Option(help="GPU plan: cap the automatic GPU count.")] = None,
     deadline: Annotated[str | None, typer.Option(help="GPU plan: fewest GPUs that finish within a duration with its unit: 30d, 720h, 90min, 3600s, 2w.")] = None,
     mfu: Annotated[float | None, typer.Option(help="GPU plan: training MFU, 0-1. [default: the GPU profile's prior]")] = None,
-    seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
-    vocab_size: Annotated[int, typer.Option(help="Vocabulary size, for the model shape and logits memory.")] = 32000,
+    seq_len: Annotated[int | None, typer.Option(help="Sequence length in tokens. [default: the law's fitted runs', else 4096]", show_default=False)] = None,
+    vocab_size: Annotated[int | None, typer.Option(help="Vocabulary size, for the model shape and logits memory. [default: the law's fitted runs', else 32000]", show_default=False)] = None,
     zero_stage: Annotated[int, typer.Option(help="ZeRO stage 0-3 for the memory plan.")] = 1,
     recompute: Annotated[str, typer.Option(help="Activation recomputation: none, selective or full.")] = "selective",
     batch_law: Annotated[str, typer.Option(help="Critical-batch law profile or YAML path.")] = DEFAULT_BATCH_LAW,
@@ -64,11 +64,16 @@ def recommend(
     fmt = output_format(as_json, as_yaml)
     given = dict(locals())
     flags = RecommendFlags(**{k: v for k, v in given.items() if k in RecommendFlags.__dataclass_fields__})
+    resolve.check_names(flags)
+    resolve.check_counts(flags)
+    loaded = resolve.load_law(law)  # first: --seq-len and --vocab-size default to the runs the law was fitted on
+    identity = resolve.law_identity(loaded)
+    shape = resolve.fitted_shape_defaults(flags, identity)
+    flags = shape.flags
     request = resolve.recommend_request(flags)
-    options = resolve.training_options(flags)  # every flag is checked before the law is solved
-    loaded = resolve.load_law(law)
+    options = resolve.training_options(flags, identity, shape.notes)  # every flag is checked before the law is solved
     p = resolve.law_params(loaded.profile)
-    result = planning.recommend(request, p, resolve.law_identity(loaded), resolve.law_samples(loaded.profile),
+    result = planning.recommend(request, p, identity, resolve.law_samples(loaded.profile),
                                 min_tokens=resolve.min_training_tokens(flags))
     from planner import training_plan
 

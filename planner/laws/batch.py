@@ -75,8 +75,33 @@ def cbs_from_bcrit(B_crit, B_ref, overhead: float = 0.2):
 
 
 def bcrit_from_cbs(CBS, B_ref, overhead: float = 0.2):
-    """McCandlish B_crit from Zhang CBS: B_crit = (CBS − (1 + overhead)·B_ref)/overhead = 5·(CBS − 1.2·B_ref) at 20%."""
+    """McCandlish B_crit from Zhang CBS: B_crit = (CBS − (1 + overhead)·B_ref)/overhead = 5·(CBS − 1.2·B_ref) at 20%.
+
+    Plain algebra, defined only for CBS > (1 + overhead)·B_ref (see :func:`mccandlish_bcrit`); below that the
+    result is negative and is no batch size. Planning code calls :func:`mccandlish_bcrit` instead.
+    """
     return (_f(CBS) - (1.0 + overhead) * _f(B_ref)) / overhead
+
+
+def mccandlish_bcrit(CBS: float, B_ref: float, overhead: float = 0.2) -> float | None:
+    """McCandlish B_crit from a Zhang CBS, or None where the CBS implies none (CBS ≤ (1 + overhead)·B_ref).
+
+    Derivation. With McCandlish's steps curve R(B) = S_min + E_min/B = S_min·(1 + B_crit/B), B_crit = E_min/S_min
+    > 0, Zhang's CBS is the batch at which R exceeds linear scaling from B_ref by `overhead` (20%):
+        R(CBS) = (1 + overhead)·R(B_ref)·B_ref/CBS
+        ⇔ S_min·(CBS + B_crit)/CBS = (1 + overhead)·S_min·(B_ref + B_crit)/CBS
+        ⇔ CBS = (1 + overhead)·B_ref + overhead·B_crit          (1.2·B_ref + 0.2·B_crit at 20%)
+        ⇔ B_crit = (CBS − (1 + overhead)·B_ref)/overhead        (5·(CBS − 1.2·B_ref)).
+    Because B_crit > 0, every CBS the definition can produce lies above (1 + overhead)·B_ref. A CBS law that
+    predicts CBS ≤ (1 + overhead)·B_ref is extrapolated below its own reference batch (outside the linear
+    regime the definition measures from), and no positive B_crit reproduces it: B_crit is undefined, and so
+    is any batch-size penalty D·(1 + B/B_crit)/(1 + B_fit/B_crit) derived from it. We return None rather
+    than the negative number (never a negative batch) or a substitute (e.g. 5·CBS), so that one value, or
+    its absence, flows to the table, the JSON, the warnings and the token-overhead computation alike.
+    B_ref, CBS and the result share one unit (sequences or tokens).
+    """
+    value = float(bcrit_from_cbs(CBS, B_ref, overhead))
+    return value if value > 0 else None
 
 
 # ---- constants (published values; profiles/batch/*.yaml hold the same with sources) --------------------

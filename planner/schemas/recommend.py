@@ -1,10 +1,11 @@
 """Request and result of `planner recommend` (the JSON contract; keys listed in the README are stable)."""
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from planner.schemas.base import SCHEMA_VERSION, Fraction, NonNegativeFloat, PositiveFloat, Strict
+from planner.schemas.laws import LawUnits
 
 # Sardana et al. 2024 §6 defaults (their code, `cost_calculator.py`): the LMSys average request.
 DEFAULT_INPUT_TOKENS = 70.0
@@ -92,7 +93,35 @@ class Baseline(Strict):
     cost_usd: BaselineCost | None = None
 
 
-class LawIdentity(Strict):
+class _OmitsUnset(Strict):
+    """Optional keys added after the JSON contract was fixed: written only when set, so documents that do not
+    need them (the shipped published laws) stay byte-identical."""
+
+    omit_if_none: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_none(self, handler):
+        data = handler(self)
+        for key in self.omit_if_none:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+
+class FittedRange(Strict):
+    """The D/N range a law was fitted at, and where that was read."""
+
+    low: float
+    high: float
+    source: str
+
+
+class LawIdentity(_OmitsUnset):
+    """The law a recommendation used. units/dataset are given when they are not the shipped laws'
+    (nats per token of MassiveText, D in training tokens); flags when the law's fit raised any."""
+
+    omit_if_none = ("units", "dataset", "flags", "fitted_tokens_per_param", "fitted_seq_len", "fitted_vocab_size")
+
     name: str
     sha256: str
     path: str
@@ -104,6 +133,17 @@ class LawIdentity(Strict):
     beta: float
     params_counted: str
     uncertainty: str | None = Field(default=None, description="what is known of the constants' uncertainty")
+    units: LawUnits | None = Field(default=None, description="the law's units, when not the published token-level ones")
+    dataset: str | None = Field(default=None, description="data and tokenizer, when not the published laws'")
+    flags: list[str] | None = Field(default=None, description="the fit's flags (e.g. unidentified constants)")
+    fitted_tokens_per_param: FittedRange | None = Field(default=None, description="D/N range of the fit, when known")
+    fitted_seq_len: int | None = Field(default=None, description="sequence length of the fit's runs, when known")
+    fitted_vocab_size: int | None = Field(default=None, description="vocabulary of the fit's runs, when known")
+
+    @property
+    def d_unit(self) -> str:
+        """What the law's D counts, as a plural noun for labels: 'bytes' for a byte-level law, else 'tokens'."""
+        return "bytes" if self.units is not None and "byte" in self.units.tokens.lower() else "tokens"
 
 
 class Band(Strict):
@@ -141,14 +181,21 @@ class TradeoffRow(Strict):
     wall_clock_s: float
     gpu_hours: float
     cost_usd: float | None
-    token_overhead_fraction: float = Field(description="extra tokens needed when the batch exceeds the CBS")
+    token_overhead_fraction: float | None = Field(
+        description="extra tokens needed when the batch exceeds the CBS; null when B_crit is undefined"
+    )
 
 
-class BatchDetail(Strict):
+class BatchDetail(_OmitsUnset):
     """How the batch and optimizer settings were chosen (batch-laws.md §5)."""
 
+    omit_if_none = ("law_flags",)
+
     critical_batch_definition: str
-    mccandlish_bcrit_tokens: float = Field(description="McCandlish B_crit (2x min steps and data), tokens")
+    mccandlish_bcrit_tokens: float | None = Field(
+        description="McCandlish B_crit (2x min steps and data), tokens; null where the CBS law implies none "
+        "(CBS <= 1.2·B_ref: extrapolated below its reference batch)"
+    )
     b_opt_tokens: float = Field(description="Step Law loss-optimal batch, tokens")
     warmup_tokens: float
     warmup_steps: int
@@ -156,6 +203,7 @@ class BatchDetail(Strict):
     schedule_reason: str
     n_params_non_embedding: float
     sources: list[str]
+    law_flags: list[str] | None = Field(default=None, description="the critical-batch law's flags, when it has any")
 
 
 class MemoryDetail(Strict):
@@ -180,7 +228,7 @@ class GpuPlanDetail(Strict):
     recompute: str
     shape: dict[str, int]
     n_tokens_needed: float
-    token_overhead_fraction: float
+    token_overhead_fraction: float | None = Field(description="null: the batch exceeds the CBS and B_crit is undefined")
     training_flops: float
     memory: MemoryDetail
     cost_usd: float | None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from planner.laws import batch as bl
 
 KEYS = {
@@ -71,3 +73,21 @@ def test_fp8_is_a_throughput_multiplier_not_a_doubled_peak(cli):
     assert "fp8" in fp8["gpu_plan"]["mfu_source"]
     explicit = cli("recommend", "--params", "7B", "--train-dtype", "fp8", "--mfu", "0.3", "--json").json
     assert explicit["gpu_plan"]["mfu"] == 0.3
+
+
+def test_bcrit_undefined_below_the_reference_batch_never_negative(cli):
+    """Zhang's D-law gives CBS < 1.2·B_ref at D = 200M: B_crit was -31,892 tokens; now null, with a warning."""
+    r = cli("recommend", "--params", "10M", "--tokens", "200M", "--json")
+    d = r.json
+    assert d["critical_batch_tokens"] < 1.2 * 256 * 512
+    assert d["batch"]["mccandlish_bcrit_tokens"] is None
+    assert any("McCandlish B_crit undefined" in w for w in d["warnings"])
+    assert d["gpu_plan"]["token_overhead_fraction"] == 0.0  # the batch stays within the CBS: no penalty needed
+    forced = cli("recommend", "--params", "10M", "--tokens", "200M", "--gpus", "64", "--json").json
+    assert forced["batch_size_tokens"] > forced["critical_batch_tokens"]
+    assert forced["gpu_plan"]["token_overhead_fraction"] is None
+    table = cli("recommend", "--params", "10M", "--tokens", "200M", "--gpus", "64")
+    assert "B_crit n/a" in " ".join(table.stdout.split()) and "B_crit -" not in table.stdout + table.stderr
+    ok = cli("recommend", "--params", "125M", "--tokens", "2.5B", "--json").json
+    assert ok["batch"]["mccandlish_bcrit_tokens"] == pytest.approx(
+        5 * (ok["critical_batch_tokens"] - 1.2 * 256 * 512))

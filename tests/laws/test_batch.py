@@ -176,3 +176,11 @@ def test_hyperparameters_for_batch_from_zhang_reference():
     big = bl.hyperparameters_for_batch(4096 * 512, ref, 3.16e-3, 0.995, 0.9995, warmup_tokens=0.25 * 3.072e9)
     assert big.beta2 == 0.95 and big.ewa_decay == pytest.approx(0.992)  # table: 0.95, 0.995
     assert big.schedule == "constant+ewa" and big.warmup_steps == 367
+
+
+def test_mccandlish_bcrit_is_undefined_at_or_below_1_2_b_ref():
+    """CBS = 1.2·B_ref + 0.2·B_crit with B_crit > 0: a CBS at or below 1.2·B_ref implies no B_crit (None, never < 0)."""
+    assert bl.mccandlish_bcrit(1.2 * 256 + 0.2 * 1000, 256) == pytest.approx(1000)
+    assert bl.mccandlish_bcrit(1.2 * 256, 256) is None
+    assert bl.mccandlish_bcrit(108.0, 512.0) is None
+    assert bl.cbs_from_bcrit(bl.mccandlish_bcrit(745.0, 256), 256) == pytest.approx(745.0)
