@@ -201,6 +201,7 @@ def _law_profile(out: LawOutcome, rows, units: Units, *, name: str, date: str, i
         prof["provenance"]["bootstrap"] = "resamples whole probe sizes (each with its cooldown branches)"
     if units.entropy_nats is not None:
         prof["provenance"]["entropy_floor_nats"] = units.entropy_nats
+    prof["provenance"].update(_fitted_runs(rows))  # read by `recommend` (defaults, fitted-range warnings)
     prof["notes"] = " ".join(out.notes) or None
     out.profile = LawProfile.model_validate(prof).model_dump(mode="json", exclude_none=True)
 
@@ -235,6 +236,17 @@ def law_notes(fit, units: Units) -> list[str]:
                      "token-level published constants (calibration.md §1.5 item 9).")
     notes.append("Fitted on tiny probes: extrapolate E-dominated quantities with care (calibration.md §1.3).")
     return notes
+
+
+def _fitted_runs(rows) -> dict:
+    """What the law was fitted on, for `recommend`: the D/N range and the probes' one seq_len and vocab."""
+    out: dict = {"tokens_per_param": [min(r.tokens / r.n_params for r in rows),
+                                      max(r.tokens / r.n_params for r in rows)]}
+    for key in ("seq_len", "vocab_size"):
+        values = {getattr(r, key) for r in rows}
+        if len(values) == 1:
+            out[key] = values.pop()
+    return out
 
 
 def _span(rows) -> str:

@@ -64,6 +64,6 @@ class LawProfile(Strict):
     source: str = Field(min_length=1, description="paper, equation or table, or the fit that produced it")
     notes: str | None = None
     uncertainty: LawUncertainty | None = None
-    provenance: dict[str, str | int | float | list[str] | None] | None = Field(
+    provenance: dict[str, str | int | float | list[str] | list[float] | None] | None = Field(
         default=None, description="for fitted laws: input sha256, objective, grid, date, ..."
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+import yaml
+
 from planner import calibrate_results as cres
 
 
@@ -41,3 +44,14 @@ def test_bootstrap_draws_written_only_when_they_are_laws():
     assert "2 of 3" in cres._usable_samples(unc, ())[0] and unc["samples"] == [[1.0, 2.0, 3.0, 0.3, 0.3]]
     unc = {"samples": [[1.0, 2.0, 3.0, 0.3, 0.3]]}
     assert cres._usable_samples(unc, ("unidentified: alpha spans 0-10",)) and "samples" not in unc
+
+
+def test_law_records_what_it_was_fitted_on(tmp_path, synthetic_results):
+    """provenance carries the D/N range, seq_len and vocab that `recommend` reads for its defaults."""
+    cres.write_results(tmp_path, synthetic_results, date="2026-01-01", n_bootstrap=0, plots=False)
+    prov = yaml.safe_load((tmp_path / "law.yaml").read_text())["provenance"]
+    ladder = [r for r in synthetic_results if r.kind == "ladder"]
+    low, high = prov["tokens_per_param"]
+    assert low == pytest.approx(min(r.tokens / r.n_params for r in ladder))
+    assert high == pytest.approx(max(r.tokens / r.n_params for r in ladder))
+    assert prov["seq_len"] == ladder[0].seq_len and prov["vocab_size"] == ladder[0].vocab_size
