@@ -18,12 +18,17 @@ def _is_number(annotation) -> bool:
 
 
 class Strict(BaseModel):
-    """Frozen, unknown keys rejected: a typo in a profile is an error, not a silent default.
-
-    A number written as true/false is an error too (pydantic's lax mode would read `n_gpus: true` as 1).
-    """
+    """Frozen, unknown keys rejected: a typo in a profile is an error, not a silent default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StrictInput(Strict):
+    """A schema of files people write (profiles, plans): a number written as true/false is an error too.
+
+    pydantic's lax mode would read `n_gpus: true` as 1. Only these schemas pay for the check (a
+    validator on every field costs ~18 ms of a cold `recommend` if every result schema has it too).
+    """
 
     @field_validator("*", mode="before")
     @classmethod

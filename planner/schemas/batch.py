@@ -11,14 +11,14 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from planner.schemas.base import Fraction, PositiveFloat, Strict
+from planner.schemas.base import Fraction, PositiveFloat, StrictInput
 
 Definition = Literal["zhang-20pct", "mccandlish", "b-opt"]
 Variable = Literal["N", "D", "C", "L"]
 Verification = Literal["P", "P-code", "S", "U", "derived"]
 
 
-class PowerLaw(Strict):
+class PowerLaw(StrictInput):
     """value = coefficient · Π variables[k]^exponents[k] (batch-laws.md §0 cheat sheet)."""
 
     id: str = Field(min_length=1, description="e.g. cbs_d, cbs_n, cbs_fixed_data, b_crit_loss, b_opt, lr")
@@ -51,7 +51,7 @@ class PowerLaw(Strict):
         return self
 
 
-class HyperparameterRow(Strict):
+class HyperparameterRow(StrictInput):
     """One column of a per-batch-size optimizer table (Zhang et al. 2024, scripts/train.py)."""
 
     batch_sequences: int = Field(ge=1)
@@ -59,7 +59,7 @@ class HyperparameterRow(Strict):
     ewa_decay: Fraction = Field(description="EWA weight-average decay tau")
 
 
-class BatchLawProfile(Strict):
+class BatchLawProfile(StrictInput):
     schema_version: Literal[1] = 1
     kind: Literal["batch-law"] = "batch-law"
     name: str = Field(min_length=1, description="short id, e.g. zhang-2024")

@@ -9,12 +9,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from planner.schemas.base import Fraction, NonNegativeFloat, PositiveFloat, Strict
+from planner.schemas.base import Fraction, NonNegativeFloat, PositiveFloat, StrictInput
 
 Dtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"]
 
 
-class Price(Strict):
+class Price(StrictInput):
     kind: str = Field(description="on_demand, reserved, capacity_block_reserved, assumed_rental, ...")
     usd_per_hour: PositiveFloat
     provider: str
@@ -22,7 +22,7 @@ class Price(Strict):
     source: str
 
 
-class HardwareProfile(Strict):
+class HardwareProfile(StrictInput):
     schema_version: Literal[1] = 1
     kind: Literal["accelerator"] = "accelerator"
     name: str = Field(min_length=1, description="id used with --gpu, e.g. h100-sxm5-80gb")

@@ -4,10 +4,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from planner.schemas.base import NonNegativeFloat, PositiveFloat, Strict
+from planner.schemas.base import NonNegativeFloat, PositiveFloat, StrictInput
 
 
-class LawConstants(Strict):
+class LawConstants(StrictInput):
     E: NonNegativeFloat = Field(description="irreducible loss, nats per token (or per byte, see units)")
     A: PositiveFloat = Field(description="coefficient of the parameter term A/N^alpha")
     B: PositiveFloat = Field(description="coefficient of the data term B/D^beta")
@@ -15,7 +15,7 @@ class LawConstants(Strict):
     beta: PositiveFloat = Field(description="data exponent")
 
 
-class LawUnits(Strict):
+class LawUnits(StrictInput):
     loss: str = Field(description="e.g. 'nats per token (MassiveText, SentencePiece 32k)'")
     params: Literal["total", "non_embedding"] = Field(
         description="which parameter count N the constants were fitted with (Chinchilla: total)"
@@ -23,12 +23,12 @@ class LawUnits(Strict):
     tokens: str = Field(description="what D counts, e.g. 'training tokens' or 'training bytes'")
 
 
-class Interval(Strict):
+class Interval(StrictInput):
     low: float
     high: float
 
 
-class LawUncertainty(Strict):
+class LawUncertainty(StrictInput):
     """What is known about the constants' uncertainty; any subset may be given."""
 
     standard_errors: dict[str, NonNegativeFloat] | None = Field(default=None, description="per constant")
@@ -52,7 +52,7 @@ class LawUncertainty(Strict):
         return self
 
 
-class LawProfile(Strict):
+class LawProfile(StrictInput):
     schema_version: Literal[1] = 1
     kind: Literal["loss-law"] = "loss-law"
     name: str = Field(min_length=1, description="short id used with --law")

@@ -6,11 +6,11 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from planner.schemas.base import Fraction, NonNegativeFloat, PositiveFloat, Strict
+from planner.schemas.base import Fraction, NonNegativeFloat, PositiveFloat, StrictInput
 
 
-class _PlanPart(Strict):
-    """A plan section (booleans for numbers are refused by Strict itself)."""
+class _PlanPart(StrictInput):
+    """A plan section (StrictInput: booleans for numbers are refused)."""
 
 
 class Shape(_PlanPart):
