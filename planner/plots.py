@@ -44,11 +44,16 @@ def recommendation(result: RecommendResult, request: RecommendRequest, p: Chinch
     right.legend()
     if result.tradeoff:
         _gpu_panel(axes[2], result)
+    save_figure(plt, fig, path, dpi=110)
+
+
+def save_figure(plt, fig, path: Path, dpi: int) -> None:
+    """tight_layout, save and close; a path that cannot be written is a usage error (exit 2)."""
     fig.tight_layout()
     try:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=dpi)
     except OSError as exc:
-        raise UsageError(f"--plot: cannot write {path}: {exc.strerror}", hint="choose a writable path") from None
+        raise UsageError(f"--plot: cannot write {path}: {exc.strerror}", hint="choose a writable file path") from None
     finally:
         plt.close(fig)
 

@@ -140,10 +140,6 @@ def plot_loss_fit(path: str | Path, N, D, L, fit, boot=None, budgets=(1e21, 1e22
         axes[2].scatter([C], [n_best], color="tab:red", marker="x", s=60)
     axes[2].set(xscale="log", yscale="log", xlabel="training FLOP C", ylabel="compute-optimal N",
                 title="N_opt: best fit (x) and bootstrap cloud")
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=120)
-    except OSError as exc:
-        raise UsageError(f"--plot: cannot write {path}: {exc.strerror}", hint="choose a writable file path") from None
-    finally:
-        plt.close(fig)
+    from planner.plots import save_figure
+
+    save_figure(plt, fig, path, dpi=120)

@@ -106,3 +106,16 @@ def validated(schema, **flags):
         allowed = err.get("ctx", {}).get("expected")
         raise PlannerError(f"{flag}: {err['msg']}" + ("" if allowed else f" (got {err.get('input')!r})"),
                            hint=f"run the command with --help to see what {flag} accepts") from None
+
+
+def print_profile_list(kind: str, schema, table) -> None:
+    """`laws list` / `hardware list`: the profiles that load as a table on stdout, then one unwrapped
+    `warning: FILE:LINE: ...` per broken file on stderr (so the file:line stays whole) and exit 3."""
+    from planner import profiles
+
+    good, broken = profiles.load_all(kind, schema)
+    stdout_console().print(table([(name, profile, "") for name, profile in good]))
+    for exc in broken:
+        print("warning: " + " ".join(exc.message.split()), file=sys.stderr)
+    if broken:
+        raise profiles.broken_error(kind, broken, len(good))

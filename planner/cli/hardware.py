@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
-from planner.cli._common import emit_data, output_format, stdout_console
+from planner.cli._common import emit_data, output_format, print_profile_list, stdout_console
 
 app = typer.Typer(no_args_is_help=True, help="List and show accelerator profiles.")
 
@@ -19,15 +18,10 @@ def register(root: typer.Typer) -> None:
 @app.command("list")
 def list_hardware() -> None:
     """List the accelerator profiles (built-in and in $PLANNER_PROFILES_DIR/hardware); exit 3 if one does not load."""
-    from planner import profiles, render_profiles
+    from planner import render_profiles
     from planner.schemas.hardware import HardwareProfile
 
-    good, broken = profiles.load_all("hardware", HardwareProfile)
-    stdout_console().print(render_profiles.hardware_list([(name, hw, "") for name, hw in good]))
-    for exc in broken:  # one line each, unwrapped, so the file:line stays whole
-        print("warning: " + " ".join(exc.message.split()), file=sys.stderr)
-    if broken:
-        raise profiles.broken_error("hardware", broken, len(good))
+    print_profile_list("hardware", HardwareProfile, render_profiles.hardware_list)
 
 
 @app.command("show")

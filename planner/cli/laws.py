@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
-from planner.cli._common import emit_data, output_format, stdout_console
+from planner.cli._common import emit_data, output_format, print_profile_list, stdout_console
 
 app = typer.Typer(no_args_is_help=True, help="List and show loss-law profiles.")
 
@@ -19,15 +18,10 @@ def register(root: typer.Typer) -> None:
 @app.command("list")
 def list_laws() -> None:
     """List the loss-law profiles (built-in and in $PLANNER_PROFILES_DIR/laws); exit 3 if one does not load."""
-    from planner import profiles, render
+    from planner import render
     from planner.schemas.laws import LawProfile
 
-    good, broken = profiles.load_all("laws", LawProfile)
-    stdout_console().print(render.law_list([(name, law, "") for name, law in good]))
-    for exc in broken:  # one line each, unwrapped, so the file:line stays whole
-        print("warning: " + " ".join(exc.message.split()), file=sys.stderr)
-    if broken:
-        raise profiles.broken_error("laws", broken, len(good))
+    print_profile_list("laws", LawProfile, render.law_list)
 
 
 @app.command("show")
