@@ -179,7 +179,9 @@ def inference_optimal(ell: float, D_inf: float, p: ChinchillaParams) -> tuple[fl
         return -p.beta * k1 * math.exp(-p.beta * x) - (p.beta + 1.0) * k2 * math.exp(-(p.beta + 1.0) * x)
 
     x_lo = math.log(float(frontier_point(ell, p)[1]))  # g(x_lo) = k2·D^-(beta+1) >= 0
-    if k2 == 0.0:
+    if k2 == 0.0 or g(x_lo) <= 0.0:
+        # g(x_lo) <= 0 only in rounding: the D_inf term is below the resolution of k1·D^-beta − gap
+        # there, so the frontier point is the answer to double precision.
         x = x_lo
     else:
         # Each term alone reaches `gap` at a finite x; the root lies left of the larger of the two
@@ -203,10 +205,17 @@ def lifetime_optimal(C_total: float, D_inf: float, p: ChinchillaParams) -> tuple
     rises from −inf to +inf on that interval and is solved as a bracketed root in ln N.
     D_inf = 0 is Hoffmann eq. 4. Returns (N, D).
     """
-    if D_inf == 0:
-        N, D = compute_optimal(C_total, p)
-        return float(N), float(D)
+    N_opt, D_opt = compute_optimal(C_total, p)
+    if D_inf <= 1e-12 * float(D_opt):
+        # D_inf/3 is below the resolution of D = C_total/(6N) − D_inf/3: eq. 4 to double precision.
+        return float(N_opt), float(D_opt)
     n_max = C_total / (2.0 * D_inf)
+    if not n_max >= 1.0:
+        raise InfeasibleError(
+            f"a lifetime budget of {C_total:.4g} FLOPs cannot serve {D_inf:.4g} inference tokens: "
+            "2·N·D_inf exceeds it already at one parameter",
+            hint="raise the budget or lower the inference demand",
+        )
 
     def s(x: float) -> float:
         N = math.exp(x)
@@ -216,7 +225,7 @@ def lifetime_optimal(C_total: float, D_inf: float, p: ChinchillaParams) -> tuple
         return -p.alpha * p.A * N ** (-p.alpha) + p.beta * p.B * D ** (-p.beta - 1.0) * C_total / (6.0 * N)
 
     x_hi = math.log(n_max)
-    x_lo = min(math.log(float(compute_optimal(C_total, p)[0])), x_hi) - 1.0
+    x_lo = min(math.log(float(N_opt)), x_hi) - 1.0
     while s(x_lo) > 0:  # walk left until the bracket holds (N small enough)
         x_lo -= 5.0
     x_hi_inner = x_hi - 1e-12

@@ -56,3 +56,29 @@ def test_compute_optimum_is_the_minimum_of_the_isoflop_curve(p, C):
     best = c.loss(N, D, p)
     for f in (0.9, 1.1):
         assert c.loss(N * f, C / (6 * N * f), p) > best
+
+
+@settings(max_examples=300, deadline=None)
+@given(law, st.floats(-8.0, 0.3).map(lambda e: 10.0**e), st.one_of(st.just(1e-300), st.floats(1e-6, 1e17)))
+def test_optimum_exists_for_every_target_above_E(p, g, d_inf):
+    # Regression: near E, or with a tiny D_inf, the D_inf term fell below rounding at the frontier
+    # bracket and the solver raised "root not bracketed" (loss-laws.md §3.2: a solution exists iff ell > E).
+    ell = p.E + g
+    N, D = c.inference_optimal(ell, d_inf, p)
+    fN, fD = c.frontier_point(ell, p)
+    assert math.isfinite(N) and math.isfinite(D)
+    assert N <= fN * (1 + 1e-6) and D >= fD * (1 - 1e-9)  # N = (A/(gap − B·D^-beta))^(1/alpha) cancels near E
+    assert math.isclose(c.loss(N, D, p) - p.E, g, rel_tol=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(law, st.floats(1e15, 1e30), st.one_of(st.just(1e-300), st.floats(1e-6, 1e20)))
+def test_lifetime_optimum_for_any_positive_demand(p, C, d_inf):
+    # Regression: a negligible D_inf failed to converge; one too large to serve hit log(0).
+    try:
+        N, D = c.lifetime_optimal(C, d_inf, p)
+    except c.InfeasibleError:
+        assert C / (2.0 * d_inf) < 1.0
+        return
+    assert N > 0 and D > 0
+    assert math.isclose(c.lifetime_flops(N, D, d_inf), C, rel_tol=1e-9)
