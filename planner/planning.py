@@ -301,7 +301,7 @@ def assumptions(request: RecommendRequest, identity: LawIdentity, d_eff: float) 
         assert c is not None
         out.append(
             f"training on {c.train_gpu} {c.train_dtype} ({c.train_peak_flops_per_s / 1e12:g} TFLOP/s dense) at "
-            f"MFU {c.train_mfu:g}, ${c.train_price_usd_per_hour:g}/GPU-h; inference on {c.inference_gpu} "
+            f"MFU {c.train_mfu:.3g}, ${c.train_price_usd_per_hour:g}/GPU-h; inference on {c.inference_gpu} "
             f"{c.inference_dtype} ({c.inference_peak_flops_per_s / 1e12:g} TFLOP/s dense), prefill MFU "
             f"{c.prefill_mfu:g}, decode MFU {c.decode_mfu:g}, ${c.inference_price_usd_per_hour:g}/GPU-h"
         )

@@ -88,7 +88,7 @@ def training(result: RecommendResult) -> Table:
                            f"(weights {g.memory.weights_gib:.1f}, grads {g.memory.gradients_gib:.1f}, optimizer "
                            f"{g.memory.optimizer_gib:.1f}, activations {g.memory.activations_gib:.1f}, logits "
                            f"{g.memory.logits_gib:.1f}; recompute {g.recompute})")),
-        ("wall-clock", f"{units.duration(result.wall_clock_s)} at MFU {g.mfu:g}"),
+        ("wall-clock", f"{units.duration(result.wall_clock_s)} at MFU {g.mfu:.3g}"),
         ("GPU-hours", f"{result.gpu_hours:,.0f}"),
         ("training cost", "no price known (give --train-price)" if g.cost_usd is None
          else f"{units.usd(g.cost_usd)} at ${g.price_usd_per_hour:g}/GPU-h"),

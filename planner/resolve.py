@@ -232,12 +232,32 @@ def cost_inputs(flags: RecommendFlags) -> CostInputs:
         inference_dtype=inference_dtype,
         train_peak_flops_per_s=peak(train, train_dtype, "--train-dtype"),
         inference_peak_flops_per_s=peak(serve, inference_dtype, "--inference-dtype"),
-        train_mfu=units.check_fraction(_first(flags.train_mfu, flags.mfu, train.mfu_prior), "--train-mfu"),
+        train_mfu=training_mfu(flags, train, train_dtype)[0],
         prefill_mfu=units.check_fraction(_or(flags.prefill_mfu, DEFAULT_PREFILL_MFU), "--prefill-mfu"),
         decode_mfu=units.check_fraction(_or(flags.decode_mfu, DEFAULT_DECODE_MFU), "--decode-mfu"),
         train_price_usd_per_hour=train_price,
         inference_price_usd_per_hour=serve_price,
     )
+
+
+def training_mfu(flags: RecommendFlags, hardware, dtype: str) -> tuple[float, str | None]:
+    """The training MFU against `dtype`'s dense peak, and a note when it was derived rather than given.
+
+    --mfu/--train-mfu win. Otherwise the profile's prior, which is a BF16 figure: for FP8 training it
+    becomes the prior x 1.3 throughput expressed against the FP8 peak (hardware.md §6 item 4: FP8 is a
+    throughput multiplier on the BF16 estimate, not a doubled peak; llm-foundry FP8 runs reach ~28% of
+    the FP8 peak, DeepSeek-V3 ~35% of the BF16 peak). The cost objective and the GPU plan both use this,
+    so that one run is priced the same in both.
+    """
+    given = _first(flags.mfu, flags.train_mfu)
+    if given is not None:
+        return units.check_fraction(given, "--mfu" if flags.mfu is not None else "--train-mfu"), None
+    if dtype == "fp8" and hardware.peak_tflops_dense.get("bf16"):
+        bf16, fp8 = peak(hardware, "bf16", "--train-dtype"), peak(hardware, "fp8", "--train-dtype")
+        return hardware.mfu_prior * FP8_SPEEDUP * bf16 / fp8, (
+            f"fp8: {hardware.name} bf16 prior {hardware.mfu_prior:g} x {FP8_SPEEDUP:g} throughput, "
+            "expressed against the FP8 peak (hardware.md §6)")
+    return hardware.mfu_prior, None
 
 
 def _or(value: float | None, default: float) -> float:
@@ -273,16 +293,9 @@ def training_options(flags: RecommendFlags, identity: LawIdentity | None = None,
     hardware = load_hardware(training_gpu_name(flags)).profile
     dtype = _first(flags.train_dtype, DEFAULT_TRAIN_DTYPE)
     peak(hardware, dtype, "--train-dtype")
-    mfu = _first(flags.mfu, flags.train_mfu)  # None: not given, the profile's prior
-    if mfu is not None:
-        units.check_fraction(mfu, "--mfu" if flags.mfu is not None else "--train-mfu")
-    mfu_source = None
-    if mfu is None and dtype == "fp8" and hardware.peak_tflops_dense.get("bf16"):
-        # hardware.md §6 item 4: model FP8 as ~1.3x the BF16 throughput, not as a doubled peak
-        # (llm-foundry FP8 runs reach ~28% of the FP8 peak; DeepSeek-V3 ~35% of the BF16 peak).
-        mfu = hardware.mfu_prior * FP8_SPEEDUP * peak(hardware, "bf16", "--train-dtype") / peak(hardware, "fp8", "--train-dtype")
-        mfu_source = (f"fp8: {hardware.name} bf16 prior {hardware.mfu_prior:g} x {FP8_SPEEDUP:g} throughput, "
-                      "expressed against the FP8 peak (hardware.md §6)")
+    mfu, mfu_source = training_mfu(flags, hardware, dtype)
+    if _first(flags.mfu, flags.train_mfu) is None and mfu_source is None:
+        mfu = None  # the plan reads the profile's prior itself (and says so)
     if flags.zero_stage not in (0, 1, 2, 3):
         raise UsageError(f"--zero-stage: expected 0, 1, 2 or 3 (not {flags.zero_stage})", hint="--zero-stage 1")
     if flags.recompute not in ("none", "selective", "full"):

@@ -178,7 +178,7 @@ def assumptions(plan: TrainingPlan) -> list[str]:
         f"beta2 and EWA horizons fixed in samples from Zhang et al.'s per-batch table; warmup N {unit}"),
         (f"shape {s.n_layers} layers x d_model {s.d_model}, {s.n_heads} heads, FFN {s.d_ff}, vocab {s.vocab_size} "
         "(Llama-like, d_model/n_layers = 128) for memory and parallelism"),
-        (f"GPU plan on {g.hardware} {g.dtype}: {g.peak_flops_per_s / 1e12:g} TFLOP/s dense at MFU {g.mfu:g} "
+        (f"GPU plan on {g.hardware} {g.dtype}: {g.peak_flops_per_s / 1e12:g} TFLOP/s dense at MFU {g.mfu:.3g} "
         f"({plan.mfu_source}); wall-clock = 6·N·D_needed/(GPUs·peak·MFU), MFU held constant across GPU counts; "
         "steady state: whole runs lose 5-15% more to restarts and evals (goodput 0.85-0.95, hardware.md §6)"),
     ]

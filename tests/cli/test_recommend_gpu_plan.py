@@ -75,6 +75,15 @@ def test_fp8_is_a_throughput_multiplier_not_a_doubled_peak(cli):
     assert explicit["gpu_plan"]["mfu"] == 0.3
 
 
+
+def test_cost_objective_prices_fp8_training_like_the_gpu_plan(cli):
+    """The cost objective used the BF16 prior against the FP8 peak (2x BF16 throughput) while the GPU
+    plan used 1.3x: one run, two training prices. Both now use hardware.md §6's 1.3x rule."""
+    d = cli("recommend", "--params", "7B", "--objective", "cost", "--inference-tokens", "2e12",
+            "--train-dtype", "fp8", "--json").json
+    assert math.isclose(d["cost_usd"]["train"], d["gpu_plan"]["cost_usd"], rel_tol=1e-9)
+    assert math.isclose(d["gpu_plan"]["mfu"], 0.4 * 1.3 * 989.4 / 1978.9, rel_tol=1e-9)
+
 def test_bcrit_undefined_below_the_reference_batch_never_negative(cli):
     """Zhang's D-law gives CBS < 1.2·B_ref at D = 200M: B_crit was -31,892 tokens; now null, with a warning."""
     r = cli("recommend", "--params", "10M", "--tokens", "200M", "--json")
