@@ -246,9 +246,12 @@ def _next_section(w: Written, mfu: list[dict]) -> list[str]:
     flags = [f"--law {d / LAW}"]
     if w.batch.profile is not None:
         flags.append(f"--batch-law {d / BATCH}")
-    ladder = [m for m in mfu if m["kind"] == "ladder" and m["mfu"]]
-    if ladder:  # the largest probe's measured MFU: a lower bound for a production-size model (h100-probe-mfu.md)
-        flags.append(f"--mfu {max(ladder, key=lambda m: m['params'])['mfu']:.3f}")
+    ladder = [m for m in mfu if m["kind"] == "ladder" and m["mfu_6n"]]
+    if ladder:
+        # The largest probe's measured MFU, a lower bound for a production-size model (h100-probe-mfu.md),
+        # in the 6N convention: recommend's wall-clock is 6·N·D/(GPUs·peak·MFU) (hardware.md §7.4), so
+        # the attention-inclusive MFU would understate the time by mfu/mfu_6n (1.17x at 200M, 1.6x at 3.5M).
+        flags.append(f"--mfu {max(ladder, key=lambda m: m['params'])['mfu_6n']:.3f}")
     sizes = [m["params"] for m in mfu if m["kind"] == "ladder"]
     flags.append(f"--params {max(sizes) if sizes else 'N'}")
     out += [f"    planner recommend {' '.join(flags)} --json", "",

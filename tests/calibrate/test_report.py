@@ -98,3 +98,15 @@ def test_cbs_plot_has_plain_ticks_and_loss_units(monkeypatch, tmp_path, syntheti
     assert not any("10^" in s or "times" in s or "×" in s for s in labels)
     assert [t.get_text() for t in ax.get_yticklabels() if t.get_text()]  # the steps axis still has numbers
     assert ax.get_legend().get_title().get_text() == "EWA loss target, nats per byte"
+
+
+def test_suggested_mfu_is_the_6n_one_recommend_divides_by(tmp_path, synthetic_results):
+    """recommend's wall-clock is 6·N·D/(GPUs·peak·MFU): the report must suggest the 6N MFU of the
+    largest ladder probe, not the attention-inclusive one (which understated time by 1.17-1.6x)."""
+    w = _write(tmp_path, synthetic_results)
+    row = lambda probe, params, mfu, mfu_6n: {
+        "probe": probe, "params": params, "n_procs": 1, "device": "cuda", "tokens_per_s": 1e6,
+        "flops_per_s": 1e14, "mfu": mfu, "mfu_6n": mfu_6n, "kind": "ladder"}
+    mfu = [row("L1", 3_500_000, 0.30, 0.19), row("L6", 203_000_000, 0.460, 0.395)]
+    report = crep.report_markdown(w, synthetic_results, None, mfu)
+    assert "--mfu 0.395" in report and "--mfu 0.460" not in report
