@@ -311,7 +311,7 @@ def assumptions(request: RecommendRequest, identity: LawIdentity, d_eff: float) 
 
 def warnings(sol: Solution, identity: LawIdentity | None = None) -> list[str]:
     """The law's own flags, then the recommendation's D/N against the range the law was fitted at: the law's
-    recorded range when it has one (a calibrated law), else the published laws' 5-40 (Sardana et al. 2024 §5)."""
+    recorded range when it has one (calibrated and shipped laws), else a warning past 1,000 (Sardana et al. 2024 §5)."""
     out = law_warnings(identity) if identity is not None else []
     unit = identity.d_unit if identity is not None else "tokens"
     ratio = sol.n_tokens / sol.n_params
@@ -324,8 +324,9 @@ def warnings(sol: Solution, identity: LawIdentity | None = None) -> list[str]:
             )
     elif ratio > EXTREME_TOKENS_PER_PARAM:
         out.append(
-            f"{ratio:.0f} {unit} per parameter: laws fitted at 5-40 {unit}/param overestimate the gain "
-            "from extra data at extreme ratios (Sardana et al. 2024 §5)"
+            f"{ratio:.0f} {unit} per parameter: Chinchilla-style laws are fitted at up to ~340 {unit}/param "
+            "(Hoffmann et al. 2022's runs) and overestimate the gain from extra data at extreme ratios "
+            "(Sardana et al. 2024 §5)"
         )
     return out
 

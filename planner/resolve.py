@@ -484,7 +484,9 @@ def fitted_tokens_per_param(loaded: profiles.Loaded[LawProfile]) -> FittedRange 
     given = prov.get("tokens_per_param")
     if isinstance(given, list) and len(given) == 2:
         try:
-            return FittedRange(low=float(given[0]), high=float(given[1]), source=f"{loaded.profile.name} provenance")
+            source = prov.get("tokens_per_param_source")
+            return FittedRange(low=float(given[0]), high=float(given[1]),
+                               source=source if isinstance(source, str) else f"{loaded.profile.name} provenance")
         except ValueError:
             pass
     path = _provenance_file(loaded)

@@ -62,6 +62,17 @@ def fail(message: str, hint: str, status: int) -> int:
     return int(status)
 
 
+def warn(message: str) -> None:
+    """One `warning: ...` line on stderr: whole lines for logs and grep, wrapped only on a terminal."""
+    text = "warning: " + " ".join(str(message).split())
+    if sys.stderr.isatty():
+        import shutil
+        import textwrap
+
+        text = textwrap.fill(text, width=max(40, shutil.get_terminal_size().columns), subsequent_indent="  ")
+    print(text, file=sys.stderr)
+
+
 def stdout_console():
     """Console for results on stdout (colour only on a terminal)."""
     from rich.console import Console

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from planner.cli._common import emit_data, stderr_console, stdout_console
+from planner.cli._common import emit_data, stderr_console, stdout_console, warn
 from planner.defaults import DEFAULT_GPU
 
 
@@ -73,7 +73,7 @@ def calibrate(
     for flag, value, used in (("--budget-gpu-hours", budget_gpu_hours, preset == "budget"),
                               ("--mfu", mfu, preset != "smoke")):
         if value is not None and not used:
-            stderr_console().print(f"warning: {flag} is ignored by --preset {preset}", markup=False)
+            warn(f"{flag} is ignored by --preset {preset}")
     peak = prior = None
     if preset != "smoke":
         from planner import resolve
@@ -88,7 +88,7 @@ def calibrate(
 
         calibrate_run.check_resume(plan.specs(), out / RUNS, out / WORK, where=f"--out {out}")
     for w in plan.warnings + calibrate_run.data_warnings(plan.specs()):
-        stderr_console().print(f"warning: {w}", markup=False)
+        warn(w)
     for note in plan.notes:
         stderr_console().print(f"note: {note}", markup=False)
     if dry_run:
@@ -236,7 +236,7 @@ def _report(outcome, plan, out: Path, as_json: bool, n_bootstrap: int, seed: int
     written = cres.write_results(out, outcome.results, plan=plan, date=datetime.date.today().isoformat(),
                                  n_bootstrap=n_bootstrap, seed=seed)
     for w in written.warnings:
-        stderr_console().print(f"warning: {w}", markup=False)
+        warn(w)
     if as_json:
         emit_data({**written.to_dict(), "ran": outcome.ran, "skipped_probes": outcome.skipped,
                    "wall_s": outcome.wall_s}, "json")

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from planner.cli._common import emit_data, output_format, stderr_console, stdout_console
+from planner.cli._common import emit_data, output_format, stderr_console, stdout_console, warn
 from planner.errors import ExitStatus, FitError, PlannerError, UsageError
 
 
@@ -121,7 +121,7 @@ def fit(
             raise FitError("--write-law: refusing to write the law: " + "; and ".join(why),
                            hint="add runs that span more model sizes and token counts, or pass --force to write it anyway")
         for flag in result.flags:
-            stderr_console().print(f"warning: {flag}", markup=False)
+            warn(flag)
         if write_law is not None:
             _write_law(result, boot, data, write_law, name or Path(runs).stem)
         if plot is not None:

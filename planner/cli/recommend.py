@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from planner.cli._common import emit_data, output_format, stderr_console, stdout_console
+from planner.cli._common import emit_data, output_format, stderr_console, stdout_console, warn
 from planner.defaults import DEFAULT_BATCH_LAW, DEFAULT_LAW
 from planner.errors import UsageError
 
@@ -79,7 +79,7 @@ def recommend(
 
     result = training_plan.attach(result, training_plan.plan_training(result.n_params, result.n_tokens, options))
     for warning in result.warnings:
-        stderr_console().print(f"warning: {warning}", markup=False)
+        warn(warning)
     if plot is not None:
         from planner import plots
 

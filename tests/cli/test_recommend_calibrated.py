@@ -98,7 +98,8 @@ def test_json_law_carries_units_dataset_flags_and_fit_context(cli, calib):
 def test_published_law_json_gains_no_keys(cli):
     d = cli("recommend", "--params", "7B", "--json").json
     assert set(d["law"]) == {"name", "sha256", "path", "source", "E", "A", "B", "alpha", "beta",
-                             "params_counted", "uncertainty"}
+                             "params_counted", "uncertainty", "fitted_tokens_per_param"}
+    assert d["law"]["fitted_tokens_per_param"]["high"] == 341.0  # Hoffmann et al.'s runs (Epoch's Fig. 4 extraction)
     assert "law_flags" not in d["batch"]
 
 
