@@ -55,6 +55,31 @@ def evaluate(law: PowerLaw, **variables: float) -> float:
     return value * law.sequence_length if law.output_unit == "sequences" else value
 
 
+def extrapolation(law: PowerLaw, **variables: float) -> str | None:
+    """How far the law's inputs lie outside its fitted_range, e.g. "D 57x above its fitted max 2.46e+10"; None inside
+    (or the profile states no range). Values are in the law's input_units, as :func:`evaluate` takes them."""
+    parts = []
+    for name, (low, high) in (law.fitted_range or {}).items():
+        value = variables.get(name)
+        if value is None:
+            continue
+        if high is not None and value > high:
+            parts.append(f"{name} {value / high:.3g}x above its fitted max {high:.3g}")
+        elif low is not None and value < low:
+            parts.append(f"{name} {low / value:.3g}x below its fitted min {low:.3g}")
+    return "; ".join(parts) or None
+
+
+def _extrapolation_warning(uses: list[tuple[str, str, PowerLaw, dict[str, float]]]) -> tuple[str, ...]:
+    """One line naming every batch/LR law the plan evaluates outside its fitting data."""
+    found = [f"{profile} {label} law ({where})" for profile, label, law, inputs in uses
+             if (where := extrapolation(law, **inputs)) is not None]
+    if not found:
+        return ()
+    return ("batch and LR laws extrapolated beyond their fitting data: " + "; ".join(found)
+            + "; treat the batch size and learning rate as starting points for a sweep",)
+
+
 def cbs_tokens(profile: BatchLawProfile, n_tokens: float) -> tuple[float, float | None]:
     """(Zhang CBS, McCandlish B_crit) in tokens at D, from the profile's D-law, converting definitions.
 
@@ -107,6 +132,11 @@ def plan_batch(
     warmup_steps = math.ceil(n_params / batch)
     b_ref = b_ref_tokens(cbs_profile)
     notes = () if bcrit is not None else (_undefined_bcrit(cbs_profile, cbs, b_ref, unit),)
+    notes += _extrapolation_warning([
+        (cbs_profile.name, "CBS", cbs_profile.law("cbs_d"), {"D": n_tokens}),
+        (b_opt_profile.name, "B_opt", b_opt_profile.law("b_opt"), {"D": n_tokens}),
+        (b_opt_profile.name, "LR", b_opt_profile.law("lr"), {"N": n_params_non_embedding, "D": n_tokens}),
+    ])
     return BatchPlan(
         batch_tokens=batch,
         batch_sequences=sequences,

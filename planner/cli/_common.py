@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 import typer
 
-from planner.errors import ExitStatus, PlannerError
+from planner.errors import ExitStatus, PlannerError, UsageError
 
 
 @dataclass
@@ -60,6 +62,26 @@ def fail(message: str, hint: str, status: int) -> int:
     print(f"error: {first}", file=sys.stderr)
     print(f"hint: {' '.join(str(hint).split())}", file=sys.stderr)
     return int(status)
+
+
+def check_output_path(path: Path | None, flag: str, suffix: str | None = None) -> None:
+    """Reject an output path that cannot be written before any work, so a bad --plot costs no work."""
+    if path is None:
+        return
+    if suffix is not None and path.suffix.lower() != suffix and not path.is_dir():
+        raise UsageError(f"{flag}: {path} does not end in {suffix}", hint=f"give a file name such as plan{suffix}")
+    parent = path.parent
+    if path.is_dir():
+        problem = "is a directory"
+    elif not parent.exists():
+        problem = f"no such directory {parent}"
+    elif not parent.is_dir():
+        problem = f"{parent} is not a directory"
+    elif not os.access(path if path.exists() else parent, os.W_OK):
+        problem = "permission denied"
+    else:
+        return
+    raise UsageError(f"{flag}: cannot write {path}: {problem}", hint="choose a writable file path")
 
 
 def warn(message: str) -> None:

@@ -7,14 +7,13 @@ and matplotlib are imported inside the commands, so `planner --help` stays light
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from planner.cli._common import emit_data, output_format, stderr_console, stdout_console, warn
+from planner.cli._common import check_output_path, emit_data, output_format, stderr_console, stdout_console, warn
 from planner.errors import ExitStatus, FitError, PlannerError, UsageError
 
 
@@ -38,26 +37,6 @@ def _count(value: int, flag: str) -> int:
     if value < 0:
         raise UsageError(f"{flag}: must be zero or more, got {value}", hint=f"give {flag} a whole number >= 0")
     return value
-
-
-def _output(path: Path | None, flag: str, suffix: str | None = None) -> None:
-    """Reject an output path that cannot be written before any work, so a bad --plot costs no fit."""
-    if path is None:
-        return
-    if suffix is not None and path.suffix.lower() != suffix and not path.is_dir():
-        raise UsageError(f"{flag}: {path} does not end in {suffix}", hint=f"give a file name such as fit{suffix}")
-    parent = path.parent
-    if path.is_dir():
-        problem = "is a directory"
-    elif not parent.exists():
-        problem = f"no such directory {parent}"
-    elif not parent.is_dir():
-        problem = f"{parent} is not a directory"
-    elif not os.access(path if path.exists() else parent, os.W_OK):
-        problem = "permission denied"
-    else:
-        return
-    raise UsageError(f"{flag}: cannot write {path}: {problem}", hint="choose a writable file path")
 
 
 @contextlib.contextmanager
@@ -102,8 +81,8 @@ def fit(
 
     fmt = output_format(as_json, as_yaml)
     _count(seed, "--seed")
-    _output(write_law, "--write-law")
-    _output(plot, "--plot", ".png")
+    check_output_path(write_law, "--write-law")
+    check_output_path(plot, "--plot", ".png")
     request = validated(FitRequest, objective=objective, drop_top_loss=drop_top_loss, bootstrap=bootstrap, seed=seed,
                         budgets=[parse_quantity(b, "--budget") for b in budget] if budget else list(DEFAULT_BUDGETS),
                         target_loss=None if target_loss is None else parse_quantity(target_loss, "--target-loss"),
@@ -179,7 +158,7 @@ def fit_cbs(
     if seq_len is not None and seq_len < 1:
         raise UsageError(f"--seq-len: must be a whole number >= 1, got {seq_len}",
                          hint="give --seq-len the tokens per sequence of the batches, e.g. 2048")
-    _output(write_law, "--write-law")
+    check_output_path(write_law, "--write-law")
     with _no_resume("fit-cbs"):
         data = observations.read_batch_runs(runs, params_col=params_col, tokens_col=tokens_col, batch_col=batch_col,
                                             steps_col=steps_col, seq_len_col=seq_len_col)

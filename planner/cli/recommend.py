@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from planner.cli._common import emit_data, output_format, stderr_console, stdout_console, warn
+from planner.cli._common import check_output_path, emit_data, output_format, stderr_console, stdout_console, warn
 from planner.defaults import DEFAULT_BATCH_LAW, DEFAULT_LAW
 from planner.errors import UsageError
 
@@ -62,6 +62,8 @@ def recommend(
     from planner.resolve import RecommendFlags
 
     fmt = output_format(as_json, as_yaml)
+    check_output_path(plot, "--plot", ".png")  # before any work, and before any warning
+    check_output_path(write_plan, "--write-plan")
     given = dict(locals())
     flags = RecommendFlags(**{k: v for k, v in given.items() if k in RecommendFlags.__dataclass_fields__})
     resolve.check_names(flags)

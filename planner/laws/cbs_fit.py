@@ -244,12 +244,15 @@ def batch_law_profile(fit: CbsFit, *, name: str, source: str, seq_len: float, n_
     regime = (f"refit of {len(fit.groups)} groups' CBS ({n_groups_label or 'steps-to-target runs'}); "
               f"extrapolation beyond the measured D and N is the user's call")
     laws = []
-    for law_id, law, var, unit in (("cbs_d", fit.d_law, "D", "training tokens"),
-                                   ("cbs_n", fit.n_law, "N", "millions of non-embedding parameters")):
+    for law_id, law, var, unit, scale in (("cbs_d", fit.d_law, "D", "training tokens", 1.0),
+                                          ("cbs_n", fit.n_law, "N", "millions of non-embedding parameters", 1e-6)):
         if law is not None:
+            measured = [getattr(g, var) * scale for g in fit.groups if getattr(g, var) is not None]
             laws.append({"id": law_id, "quantity": "batch", "coefficient": float(law[0]),
                          "exponents": {var: float(law[1])}, "input_units": {var: unit}, "output_unit": "sequences",
-                         "sequence_length": seq, "regime": regime, "source": source, "verification": "derived"})
+                         "sequence_length": seq, "regime": regime,
+                         "fitted_range": {var: [float(min(measured)), float(max(measured))]} if measured else None,
+                         "source": source, "verification": "derived"})
     return {
         "schema_version": 1, "kind": "batch-law", "name": name,
         "title": f"Critical batch size fitted by planner fit-cbs ({len(fit.groups)} groups)",

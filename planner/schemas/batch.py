@@ -36,6 +36,11 @@ class PowerLaw(StrictInput):
         default=None, description="conditions the law holds at, e.g. {tokens: 3.072e9} for Zhang's fixed-data law"
     )
     regime: str = Field(description="where the law was fitted (sizes, data, context, optimizer)")
+    fitted_range: dict[Variable, tuple[PositiveFloat | None, PositiveFloat | None]] | None = Field(
+        default=None,
+        description="[low, high] of each input over the law's fitting data, in input_units (null: not stated); "
+        "a plan outside it is warned about as an extrapolation",
+    )
     source: str = Field(min_length=1, description="paper, equation or table, or the refit that produced it")
     verification: Verification = Field(description="batch-laws.md levels: P, P-code, S, U; derived = our refit")
     notes: str | None = None
@@ -44,6 +49,11 @@ class PowerLaw(StrictInput):
     def _units(self) -> "PowerLaw":
         if set(self.input_units) != set(self.exponents):
             raise ValueError("input_units must name exactly the variables in exponents")
+        for name, (low, high) in (self.fitted_range or {}).items():
+            if name not in self.exponents:
+                raise ValueError(f"fitted_range names {name}, which the law does not take")
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"fitted_range of {name}: low {low:g} is above high {high:g}")
         if self.output_unit == "sequences" and self.sequence_length is None:
             raise ValueError("a law in sequences must give sequence_length")
         if (self.quantity == "learning_rate") != (self.output_unit == "dimensionless"):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
+import yaml
 
 from planner.laws import batch as bl
+from tests.conftest import golden_file
 
 KEYS = {
     "batch_size_tokens", "batch_size_sequences", "critical_batch_tokens", "learning_rate", "adam_beta2",
@@ -100,3 +102,23 @@ def test_bcrit_undefined_below_the_reference_batch_never_negative(cli):
     ok = cli("recommend", "--params", "125M", "--tokens", "2.5B", "--json").json
     assert ok["batch"]["mccandlish_bcrit_tokens"] == pytest.approx(
         5 * (ok["critical_batch_tokens"] - 1.2 * 256 * 512))
+
+
+def test_batch_and_lr_laws_warn_when_extrapolated(cli):
+    """Zhang's CBS D-law was fitted at D = 1.74e9-2.46e10 tokens, the Step Law at N <= 1e9, D <= 1e11
+    (profiles' fitted_range): a 7B plan extrapolates all three, a 400M model on 8B tokens none."""
+    d = cli("recommend", "--params", "7B", "--json").json
+    (line,) = [w for w in d["warnings"] if w.startswith("batch and LR laws extrapolated")]
+    D = d["n_tokens"]
+    assert f"zhang-2024 CBS law (D {D / 2.46e10:.3g}x above its fitted max 2.46e+10)" in line
+    assert "steplaw-2025 LR law (N " in line and "steplaw-2025 B_opt law (D " in line
+    small = cli("recommend", "--params", "400M", "--tokens", "8B", "--json").json
+    assert not [w for w in small["warnings"] if "extrapolated" in w]
+
+
+def test_fit_cbs_profile_records_its_fitted_range(cli, tmp_path):
+    out = tmp_path / "b.yaml"
+    assert cli("fit-cbs", str(golden_file("zhang_cbs_steps.csv")), "--write-law", str(out)).code == 0
+    laws = {law["id"]: law for law in yaml.safe_load(out.read_text())["laws"]}
+    assert laws["cbs_d"]["fitted_range"]["D"] == pytest.approx([1.740898304e9, 2.4576e10])
+    assert laws["cbs_n"]["fitted_range"]["N"] == pytest.approx([85.0, 1200.0])  # millions, the law's input unit
