@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from planner.errors import InfeasibleError, UsageError
 from planner.laws import chinchilla as law
+from planner.laws._percentile import percentile
 from planner.schemas.recommend import (
     Band,
     Baseline,
@@ -243,12 +244,15 @@ def bands(request: RecommendRequest, samples: list[list[float]], d_eff: float) -
     for E, A, B, alpha, beta in samples:
         try:
             sol = solve(request, law.ChinchillaParams(E, A, B, alpha, beta), d_eff)
-        except (InfeasibleError, ArithmeticError, ValueError):  # a degenerate draw (alpha = 0, A underflow)
+        except (InfeasibleError, ArithmeticError, ValueError):  # target at or below this draw's E, or degenerate
+            # No finite model reaches the target under this draw: +inf, not dropped, so the bands are not
+            # biased towards the optimistic draws; a percentile among these is unbounded (None).
             n_infeasible += 1
+            rows.append((math.inf,) * 5)
             continue
         train, _, total = _flops(sol.n_params, sol.n_tokens, request.inference.tokens)
         rows.append((sol.n_params, sol.n_tokens, train, total, sol.loss))
-    if not rows:
+    if n_infeasible == len(samples):
         raise InfeasibleError(
             f"the target is infeasible under all {len(samples)} bootstrap draws of the law",
             hint="raise the target loss",
@@ -263,16 +267,6 @@ def bands(request: RecommendRequest, samples: list[list[float]], d_eff: float) -
         total_flops=band[3],
         loss=band[4],
     )
-
-
-def percentile(values, q: float) -> float:
-    """The q-th percentile with linear interpolation between order statistics (numpy's default rule);
-    plain Python, so a recommendation with bands does not import numpy (~0.15 s of start-up)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100.0
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def assumptions(request: RecommendRequest, identity: LawIdentity, d_eff: float) -> list[str]:

@@ -122,7 +122,7 @@ def bands(result: RecommendResult) -> Table:
     assert iv is not None
     table = Table(
         title=f"Uncertainty over {iv.n_samples} bootstrap draws of the law"
-        + (f" ({iv.n_infeasible} infeasible)" if iv.n_infeasible else ""),
+        + (f" ({iv.n_infeasible} cannot reach the target: counted as unbounded)" if iv.n_infeasible else ""),
         title_justify="left",
     )
     for col in ("", "5%", "50%", "95%"):
@@ -136,7 +136,7 @@ def bands(result: RecommendResult) -> Table:
         ("training cost", iv.cost_usd, units.usd),
     ):
         if band is not None:
-            table.add_row(label, fmt(band.p5), fmt(band.p50), fmt(band.p95))
+            table.add_row(label, *("unbounded" if v is None else fmt(v) for v in (band.p5, band.p50, band.p95)))
     return table
 
 

@@ -59,7 +59,8 @@ def recommendation_bands(intervals: dict) -> Table:
     def band(b):
         if b["low"] is None:
             return f"{si(b['best'])} (no feasible sample)"
-        return f"{si(b['best'])} ({si(b['low'])} – {si(b['high'])})"
+        high = "unbounded" if b["high"] is None else si(b["high"])
+        return f"{si(b['best'])} ({si(b['low'])} – {high})"
 
     for row in intervals.get("compute_optimal", []):
         table.add_row(f"compute-optimal at {sci(row['flops'])} FLOP", band(row["N"]), band(row["D"]))

@@ -153,10 +153,15 @@ def _hour_bands(result: RecommendResult, g: gp.GpuPlan):
         return None
     per_flop = (1.0 + g.token_overhead_fraction) / (g.peak_flops_per_s * g.mfu * 3600.0)
     f = iv.train_flops
-    hours = Band(p5=f.p5 * per_flop, p50=f.p50 * per_flop, p95=f.p95 * per_flop)
+    hours = _scaled(f, per_flop)
     price = g.price_usd_per_hour
-    cost = None if price is None else Band(p5=hours.p5 * price, p50=hours.p50 * price, p95=hours.p95 * price)
+    cost = None if price is None else _scaled(hours, price)
     return iv.model_copy(update={"gpu_hours": hours, "cost_usd": cost})
+
+
+def _scaled(band: Band, factor: float) -> Band:
+    """The band times a positive factor; an unbounded percentile (None) stays unbounded."""
+    return Band(**{q: None if v is None else v * factor for q, v in band.model_dump().items()})
 
 
 def shape_dict(shape: TransformerShape) -> dict[str, int]:

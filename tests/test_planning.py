@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from planner.errors import InfeasibleError
+from planner.laws._percentile import percentile
 from planner.laws.chinchilla import ChinchillaParams
-from planner.planning import MIN_PARAMS, percentile, recommend
+from planner.planning import MIN_PARAMS, recommend
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 200])
@@ -81,3 +84,33 @@ def test_change_column_turns_into_a_factor_beyond_11x():
     assert _change(2.0, 1.0) == "+100.0%" and _change(0.5, 1.0) == "-50.0%"
     assert _change(17.6, 1.0) == "x17.6" and _change(1.99e5, 7e9) == "x2.84e-05"  # not "-100.0%"
     assert _change(1.0, 0.0) == "—"
+
+
+def test_percentile_counts_unanswered_draws_as_unbounded():
+    from planner.laws._percentile import percentile
+
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5  # numpy's linear rule
+    assert percentile([1.0, 2.0, 3.0, math.inf], 50) == 2.5
+    assert percentile([1.0, 2.0, 3.0, math.inf], 95) is None  # falls among the +inf draws
+    assert percentile([1.0, 2.0, math.nan, math.inf], 50) is None  # NaN (no answer) counts as +inf
+    assert percentile([1.0] * 19 + [math.inf], 90) == 1.0
+
+
+def test_infeasible_draws_widen_the_bands_instead_of_vanishing(cli):
+    """At L = 1.84 about a fifth of besiroglu-2024's 200 draws have E >= 1.84: dropping them gave a finite,
+    optimistic 95% band. Now they count as +inf: the 95% bound is unbounded, the median rises."""
+    d = cli("recommend", "--target-loss", "1.84", "--json").json
+    iv = d["intervals"]
+    assert iv["n_infeasible"] > 0.05 * iv["n_samples"]
+    assert iv["n_params"]["p95"] is None and iv["gpu_hours"]["p95"] is None
+    assert iv["n_params"]["p5"] < iv["n_params"]["p50"]
+    assert "unbounded" in cli("recommend", "--target-loss", "1.84").stdout
+
+
+def test_fit_bands_count_infeasible_draws_too():
+    from planner.laws.fit_uncertainty import _band
+
+    values = np.array([1.0, 2.0, 3.0, np.nan, np.nan])  # NaN: this draw cannot reach the target
+    b = _band(values, best=2.0, level=0.9)
+    assert b["low"] == pytest.approx(1.2) and b["high"] is None
+    assert _band(np.array([np.nan, np.nan]), 1.0, 0.95) == {"best": 1.0, "low": None, "high": None}

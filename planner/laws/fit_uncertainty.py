@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from planner.errors import FitError, InfeasibleError
+from planner.laws._percentile import percentile
 from planner.laws.chinchilla import ChinchillaParams, compute_optimal, inference_optimal
 from planner.laws.fit import (
     GRID_DESCRIPTION,
@@ -107,13 +108,12 @@ def bootstrap_loss_law(
                      seed=seed, n_samples=n_samples, method=method)
 
 
-def _band(values: np.ndarray, best: float, level: float) -> dict[str, float]:
+def _band(values: np.ndarray, best: float, level: float) -> dict[str, float | None]:
+    """Percentile band; a draw with no answer (NaN: the target is at or below its E) counts as +inf, not
+    dropped, and a bound that falls among those is None (unbounded; also keeps the JSON valid)."""
     lo, hi = _pct(level)
-    v = values[np.isfinite(values)]
-    if v.size == 0:  # no sample could answer (all infeasible): None keeps the JSON valid
-        return {"best": float(best), "low": None, "high": None}
-    q = np.percentile(v, [lo, hi])
-    return {"best": float(best), "low": float(q[0]), "high": float(q[1])}
+    v = values.tolist()
+    return {"best": float(best), "low": percentile(v, lo), "high": percentile(v, hi)}
 
 
 def recommendation_intervals(

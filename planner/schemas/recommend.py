@@ -147,9 +147,12 @@ class LawIdentity(_OmitsUnset):
 
 
 class Band(Strict):
-    p5: float
-    p50: float
-    p95: float
+    """Percentiles over bootstrap draws; None: unbounded (the percentile falls among draws that cannot
+    reach the target at any finite size, counted as +inf)."""
+
+    p5: float | None
+    p50: float | None
+    p95: float | None
 
 
 class Intervals(Strict):
