@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from planner.cli._common import check_output_path, emit_data, output_format, stderr_console, stdout_console, warn
-from planner.errors import ExitStatus, FitError, PlannerError, UsageError
+from planner.errors import ConfigError, ExitStatus, FitError, PlannerError, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -162,13 +162,20 @@ def fit_cbs(
     with _no_resume("fit-cbs"):
         data = observations.read_batch_runs(runs, params_col=params_col, tokens_col=tokens_col, batch_col=batch_col,
                                             steps_col=steps_col, seq_len_col=seq_len_col)
+        for flag, col, default, values in (("--params-col", params_col, "model_nonemb_params", data.N),
+                                           ("--tokens-col", tokens_col, "tokens_at_target", data.D)):
+            if values is None and col != default:  # named on purpose, yet absent: not a silent half-fit
+                raise ConfigError(f"{runs}: no column '{col}' ({flag})", hint=f"check {flag} against the file's header")
+        if seq_len is not None and data.seq_len is not None and seq_len != data.seq_len:
+            raise UsageError(f"--seq-len {seq_len} conflicts with the file's {seq_len_col} column ({data.seq_len:g})",
+                             hint="drop --seq-len: it is for files without a seq_len column")
+        tokens_per_seq = seq_len if seq_len is not None else data.seq_len
+        if tokens_per_seq is None:
+            raise UsageError(f"{runs}: no seq_len column", hint="give --seq-len, the tokens per sequence of the batches")
         result = core.fit_cbs(data.N, data.D, data.batch, data.steps, b_ref=ref, overhead=overhead)
         if bootstrap:
             result = core.bootstrap_cbs(data.N, data.D, data.batch, data.steps, result, n_samples=bootstrap,
                                         seed=seed)
-        tokens_per_seq = seq_len if seq_len is not None else data.seq_len
-        if tokens_per_seq is None:
-            raise UsageError(f"{runs}: no seq_len column", hint="give --seq-len, the tokens per sequence of the batches")
         profile = core.batch_law_profile(result, name=name or Path(runs).stem,
                                          source=f"planner fit-cbs of {Path(data.path).name} (sha256 {data.sha256})",
                                          seq_len=tokens_per_seq)

@@ -116,6 +116,21 @@ def test_seq_len_fills_a_missing_column(cli, no_seq):
     assert_one_error(cli("fit-cbs", str(no_seq)), 2)  # no column and no --seq-len
 
 
+
+def test_seq_len_conflicting_with_the_column_is_refused(cli, tmp_path, no_fit):
+    """--seq-len 1024 on a file whose seq_len column says 512 wrote sequence_length 1024 (CBS 2x in tokens)."""
+    law = tmp_path / "b.yaml"
+    r = cli("fit-cbs", str(golden_file("zhang_cbs_steps.csv")), "--seq-len", "1024", "--write-law", str(law))
+    assert_one_error(r, 2)
+    assert "conflicts with the file's seq_len column (512)" in r.stderr and not law.exists()
+
+
+@pytest.mark.parametrize("flag", ["--params-col", "--tokens-col"])
+def test_a_named_column_that_is_absent_is_an_error(cli, flag, no_fit):
+    r = cli("fit-cbs", str(golden_file("zhang_cbs_steps.csv")), flag, "nope")
+    assert_one_error(r, 3)
+    assert f"no column 'nope' ({flag})" in r.stderr
+
 def test_fit_cbs_one_group_cannot_write_a_law(cli, one_group, tmp_path):
     assert cli("fit-cbs", str(one_group)).code == 0  # the group's CBS is still reported
     law = tmp_path / "og.yaml"
