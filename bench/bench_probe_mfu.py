@@ -14,7 +14,8 @@ with every torch.compile; inside its 10-minute limit):
 stdout is the markdown (paste it into the README), stderr a progress line per measurement. The
 device is the first CUDA device; the peak comes from the profile matching its name (an H200 is
 measured against h200-sxm-141gb, and then not comparable with h100-probe-mfu.md). The script starts
-no new measurement after --budget-s (default 520 s) and lists what it skipped; the JSON is rewritten
+no new measurement after --budget-s (default 520 s), nor one whose kind last compiled for longer than
+the time left, and lists what it skipped (a measurement can still overrun it); the JSON is rewritten
 after every measurement, so a run killed at the limit still leaves what it measured. To finish a
 cut-short run on the same, still warm machine (inductor's disk cache then makes compiles cheap):
 
@@ -147,7 +148,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--pack-seconds", type=float, default=None, help="length of the packed window (default 6)")
     ap.add_argument("--budget-s", type=float, default=None,
                     help="start no new measurement after this many seconds (default 520: the device tool's "
-                         "10-minute limit less the longest measurement)")
+                         "10-minute limit less the longest measurement), nor one whose kind (planner, plain, "
+                         "pack) last took longer to compile than the time left; checked only between "
+                         "measurements, so one measurement can still overrun it (a max-autotune compile of a "
+                         "new shape takes minutes)")
     ap.add_argument("--json", default=None, help="write the raw numbers here (rewritten after each row)")
     ap.add_argument("--render", nargs="+", default=None, help="print the tables of saved JSON files and exit")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # a ProbeSpec JSON: packing worker
@@ -166,6 +170,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         if getattr(args, k) is None:
             setattr(args, k, v)
     args.compile = not (args.no_compile or tiny or args.device == "cpu")
+    if args.attention in ("flash", "cudnn") and args.dtype == "fp32" and not args.render:
+        ap.error(f"--attention {args.attention} needs --dtype bf16 (its kernels have no fp32 version)")
     return args
 
 
@@ -372,8 +378,10 @@ def measure_plain(L: int, d: int, batch: int, args, peak: float) -> dict:
     import torch
 
     from calibrate.model import GPT, GPTConfig, flops_per_token, n_params
+    from calibrate.train import select_attention
 
     free_memory(args.device)
+    select_attention("auto")  # the planner's --attention choice is process-wide: the baseline keeps PyTorch's
     t0 = time.perf_counter()
     torch.manual_seed(0)
     if args.device == "cuda":
@@ -628,6 +636,28 @@ def render(result: dict) -> str:
 # ----------------------------------------------------------------------------- driver
 
 
+class Budget:
+    """--budget-s, checked before each measurement: refuse one once the budget is spent, or when the last
+    measurement of its kind took longer to compile (+ warm up) than the time left. A guess from the
+    previous shape: a bigger shape compiles longer, so one measurement can still overrun."""
+
+    def __init__(self, budget_s: float, t_begin: float, clock=time.perf_counter):
+        self.budget_s, self.t_begin, self.clock = budget_s, t_begin, clock
+        self.compile_s: dict[str, float] = {}
+
+    def compiled(self, kind: str, seconds: float) -> None:
+        self.compile_s[kind] = seconds
+
+    def refuse(self, kind: str) -> str | None:
+        left = self.budget_s - (self.clock() - self.t_begin)
+        if left < 0:
+            return f"past --budget-s {self.budget_s:g}"
+        if self.compile_s.get(kind, 0.0) > left:
+            return (f"the last {kind} measurement compiled for {self.compile_s[kind]:.0f} s, more than the "
+                    f"{left:.0f} s left of --budget-s {self.budget_s:g}")
+        return None
+
+
 def save(result: dict, path: str | None) -> None:
     if path:
         tmp = f"{path}.tmp"
@@ -657,11 +687,13 @@ def bench(args) -> dict:
                        "min_seconds": args.min_seconds, "pack_seconds": args.pack_seconds, "data": data_source(args)},
               "rows": [], "pack": [], "skipped": []}
     shapes = selected_shapes(args)
+    budget = Budget(args.budget_s, t_begin)
 
-    def over_budget(what: str) -> bool:
-        if time.perf_counter() - t_begin > args.budget_s:
+    def over_budget(what: str, kind: str) -> bool:
+        why = budget.refuse(kind)
+        if why:
             result["skipped"].append(what)
-            log(f"skip {what}: past --budget-s {args.budget_s:g}")
+            log(f"skip {what}: {why}")
             return True
         return False
 
@@ -677,12 +709,13 @@ def bench(args) -> dict:
                "seq_len": args.seq_len, "ref_plain_mfu": REF_PLAIN_MFU.get((L, d)) if (
                    not args.tiny and (L, d, spec.micro_batch_seqs) in SHAPES and args.seq_len == 1024) else None}
         for side in ("planner", "plain"):
-            if over_budget(f"{side} {L}×{d}"):
+            if over_budget(f"{side} {L}×{d}", side):
                 continue
             log(f"{side} {L}×{d} batch {spec.batch_seqs} ...")
             try:
                 row[side] = (measure_planner(spec, args, peak) if side == "planner"
                              else measure_plain(L, d, spec.micro_batch_seqs, args, peak))
+                budget.compiled(side, row[side]["compile_s"])
                 free_memory(args.device)
                 log(f"  {row[side]['tokens_per_s']:,.0f} tok/s, MFU {pct(row[side]['mfu'])}, "
                     f"compile {row[side]['compile_s']:.1f} s")
@@ -702,12 +735,13 @@ def bench(args) -> dict:
             runs.append(("mix " + "+".join(f"{L}×{d}" for L, d, _ in small), len(small),
                          [specs[(L, d)] for L, d, _ in small]))
         for size, k, group in runs:
-            if over_budget(f"pack {size} K={k}"):
+            if over_budget(f"pack {size} K={k}", "pack"):
                 continue
             log(f"pack {size} K={k} ...")
             row = {"size": size, "k": k, "batch": "/".join(dict.fromkeys(str(s.batch_seqs) for s in group))}
             try:
                 row |= measure_pack(group, args, peak)
+                budget.compiled("pack", max(row["compile_s"]))
                 if single.get(size):
                     row["x_single"] = row["tokens_per_s"] / single[size]
                 log(f"  {row['tokens_per_s']:,.0f} tok/s aggregate, MFU {pct(row['mfu'])}")

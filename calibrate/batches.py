@@ -9,9 +9,10 @@ Three ways to build a batch, chosen once per probe:
     device   (CUDA, DEFAULT when the training split fits under `device_budget_bytes`): the split is
              uploaded once (int16 when the vocabulary fits 16 bits, read back as `& 0xFFFF`, else
              int32); the start offsets of up to CHUNK_STEPS steps are computed on the host and uploaded
-             in one copy, and each batch is one gather kernel on the GPU. No per-step host work
-             beyond launching it, and no per-step host-to-device copy, which from pageable memory
-             would wait for the GPU queue every step (CUDA runtime, "API synchronization behavior").
+             in one non-blocking copy from pinned memory, and each batch is one gather kernel on the
+             GPU. No per-step host work beyond launching it, and no per-step host-to-device copy,
+             which from pageable memory would wait for the GPU queue every step (CUDA runtime, "API
+             synchronization behavior").
     pinned   (CUDA, a split too large for the device): numpy gathers on the host into a ring of
              pinned buffers, each copied with non_blocking=True; a slot is refilled only after the
              event recorded behind its previous copy has completed.
@@ -51,6 +52,7 @@ class Batcher:
             raise ValueError(f"unknown batch mode {mode!r}")
         self.mode = mode
         self._chunks: dict[int, torch.Tensor] = {}
+        self._staging: dict[int, tuple[torch.Tensor, torch.cuda.Event]] = {}  # CUDA: pinned source, copy event
         self.chunk_steps = max(1, min(CHUNK_STEPS, CHUNK_OFFSETS // (accum * n_seqs)))
         if mode == "device":
             self._dev_tokens = self._upload(tokens)
@@ -90,14 +92,31 @@ class Batcher:
         return out
 
     def _chunk(self, step: int) -> torch.Tensor:
-        """Start offsets of chunk_steps steps x accum micro-batches, on the device (one upload)."""
+        """Start offsets of chunk_steps steps x accum micro-batches, on the device (one upload).
+
+        On CUDA the offsets are staged in pinned memory and copied with non_blocking=True (from pageable
+        memory the copy would wait for the GPU's queue); the staging buffer is kept with its chunk, and
+        the event recorded behind the copy is waited on before the buffer is let go.
+        """
         c = step // self.chunk_steps
         if c not in self._chunks:
             if len(self._chunks) >= 2:  # keep the current and one other (a branch goes back in steps)
-                self._chunks.pop(next(iter(self._chunks)))
+                old = next(iter(self._chunks))
+                self._chunks.pop(old)
+                staged = self._staging.pop(old, None)
+                if staged is not None:
+                    staged[1].synchronize()  # long done in practice: the chunk's gathers ran after it
             host = np.stack([np.stack([self._starts(s, m) for m in range(self.accum)])
                              for s in range(c * self.chunk_steps, (c + 1) * self.chunk_steps)])
-            self._chunks[c] = torch.from_numpy(host).to(self.device)
+            if self.device.type == "cuda":
+                pinned = torch.empty(host.shape, dtype=torch.int64).pin_memory()
+                pinned.numpy()[:] = host
+                self._chunks[c] = pinned.to(self.device, non_blocking=True)
+                done = torch.cuda.Event()
+                done.record()
+                self._staging[c] = (pinned, done)
+            else:
+                self._chunks[c] = torch.from_numpy(host).to(self.device)
         return self._chunks[c]
 
     def _gather_on_device(self, step: int, micro: int) -> torch.Tensor:

@@ -8,11 +8,18 @@ of the backward pass (Li et al. 2020, "PyTorch Distributed", §3.2.3). The McCan
 estimator (batch-laws.md §2) also needs each rank's OWN gradient norm, which DDP overwrites: a
 communication hook (`NormTap`) adds up |bucket|^2 of the local gradients just before it launches the
 bucket's all-reduce, the same kernel-side work as one extra norm, with no host sync and no flat copy.
+The ranks' own norms are averaged only on log steps (calibrate/train.py log_values), not every step.
+
+CALIBRATE_FORCE_DDP=1 (TEST-ONLY; never set by the planner) wraps the model in DDP even in a single
+process, joining a one-rank group (torchrun's, or a FileStore one of its own), so that the DDP code path
+(compiled DDP, the comm hook, no_sync, bucket-view gradients) runs on one GPU: NCCL refuses two ranks
+on one device. B_simple is then undefined (one batch size) and reported as None.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +38,15 @@ class DistInfo:
         return self.rank == 0
 
 
+FORCE_DDP_ENV = "CALIBRATE_FORCE_DDP"  # test-only: see the module docstring
+_store_path: str | None = None  # the FileStore of a forced-DDP group without torchrun
+
+
+def force_ddp() -> bool:
+    """Test-only switch: DDP even at world size 1 (CALIBRATE_FORCE_DDP=1)."""
+    return os.environ.get(FORCE_DDP_ENV) == "1"
+
+
 def init(device_type: str) -> DistInfo:
     """Join the torchrun group if there is one; pick this rank's device."""
     rank = int(os.environ.get("RANK", "0"))
@@ -41,16 +57,26 @@ def init(device_type: str) -> DistInfo:
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
-    if world_size > 1 and not dist.is_initialized():
+    if (world_size > 1 or force_ddp()) and not dist.is_initialized():
         backend = "nccl" if device_type == "cuda" else "gloo"
         kwargs = {"device_id": device} if device_type == "cuda" else {}
+        if world_size == 1 and "MASTER_ADDR" not in os.environ:  # forced DDP without torchrun: a private store
+            global _store_path
+            fd, _store_path = tempfile.mkstemp(prefix="calibrate-store-")
+            os.close(fd)
+            kwargs |= {"init_method": f"file://{_store_path}", "rank": 0, "world_size": 1}
         dist.init_process_group(backend=backend, **kwargs)
     return DistInfo(rank, local_rank, world_size, device)
 
 
 def cleanup() -> None:
+    global _store_path
     if dist.is_initialized():
         dist.destroy_process_group()
+    if _store_path is not None:
+        if os.path.exists(_store_path):
+            os.unlink(_store_path)
+        _store_path = None
 
 
 def is_rank0() -> bool:
@@ -83,14 +109,15 @@ def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
 class NormTap:
     """State of `norm_tap_hook`: |g_local|^2 of this rank's gradients over one backward pass.
 
-    `take()` returns it averaged over ranks (one scalar all-reduce) and resets it for the next step.
+    `take()` returns this rank's value (no collective: the trainer averages its GNS accumulators over
+    ranks on log steps only) and resets it for the next step.
     """
 
     def __init__(self, device: torch.device):
         self.local_sq = torch.zeros((), dtype=torch.float32, device=device)
 
     def take(self) -> torch.Tensor:
-        out = all_reduce_mean(self.local_sq.clone())
+        out = self.local_sq.clone()
         self.local_sq.zero_()
         return out
 

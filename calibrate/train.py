@@ -10,7 +10,12 @@ Recipe (calibration.md §3.1, §3.5; batch-laws.md §1.3, §2):
 - Batches: calibrate/batches.py (on CUDA the training split lives on the GPU, one gather per batch).
 - DDP: calibrate/dist.py's DistributedDataParallel with a norm-tapping communication hook; micro-batches
   before the last run under no_sync(), so each step all-reduces once, overlapped with the backward.
-- Host syncs: only on log steps (the loss read); the loss is averaged over ranks there and only there.
+  (CALIBRATE_FORCE_DDP=1 wraps a single process too: a test-only switch, see calibrate/dist.py.)
+- Host syncs: only on log steps (the loss read) and before evaluations; the loss and, under DDP, the
+  GNS accumulators are averaged over ranks on log steps and only there (one small all-reduce).
+- Step time is host-clock time; on CUDA the GPU is synchronised wherever a timed stretch of steps
+  ends (a log step, the step before an eval, the last untimed step) or begins (each advance() call),
+  so no queued GPU work falls outside or leaks into the timed windows.
 - Warmup is linear in SAMPLES (Zhang et al. 2024: a fixed number of samples, not of steps).
 - Constant LR after warmup, with an EWA copy of the weights (w <- tau*w + (1-tau)*theta, evaluated
   bias-corrected as w/(1-tau^t); hlzhang109/critical-batch-size olmo/optim.py).
@@ -75,7 +80,8 @@ class Run:
     tap: dist.NormTap | None = None  # |g_local|^2 under DDP (McCandlish B_small = per-rank batch)
     step: int = 0
     ewa_count: int = 0
-    gns: torch.Tensor | None = None  # [EMA of |G|^2, EMA of tr(Σ)] (McCandlish estimators)
+    gns: torch.Tensor | None = None  # [EMA of |G|^2, EMA of tr(Σ)] (McCandlish estimators); DDP: this rank's
+    gns_mean: torch.Tensor | None = None  # DDP: the ranks' mean of gns, taken on the last log step
     train_time_s: float = 0.0
     train_tokens: float = 0.0
     timed_steps: int = 0
@@ -85,6 +91,7 @@ class Run:
 
 
 def setup(spec: ProbeSpec, t0: float | None = None) -> Run:
+    check_spec(spec)
     info = dist.init(spec.device)
     if spec.device == "cpu":
         torch.set_num_threads(1)  # one thread per process; parallelise across processes (calibration.md §5)
@@ -104,7 +111,7 @@ def setup(spec: ProbeSpec, t0: float | None = None) -> Run:
     model = GPT(cfg).to(info.device)
     optimizer = make_optimizer(spec, model)
     step_model, ddp, tap = model, None, None
-    if info.world_size > 1:
+    if info.world_size > 1 or dist.force_ddp():
         ddp, tap = dist.wrap_ddp(model, info)
         step_model = ddp
     if spec.compile:  # once per probe: every branch of a ladder reuses the compiled graphs
@@ -142,15 +149,25 @@ def make_optimizer(spec: ProbeSpec, model: GPT):
 
 
 SDPA_BACKENDS = ("flash", "cudnn", "efficient", "math")
+HALF_ONLY_ATTENTION = ("flash", "cudnn")  # kernels without fp32 support: forced alone, fp32 finds no kernel
+
+
+def check_spec(spec: ProbeSpec) -> None:
+    """Refuse what the schema lets through but no kernel can run (before any device work)."""
+    if spec.attention in HALF_ONLY_ATTENTION and spec.dtype == "fp32":
+        raise ValueError(f"attention {spec.attention!r} needs dtype bf16: its kernels have no fp32 version, and "
+                         f"forcing it disables the math fallback (SDPA: 'No available kernel')")
 
 
 def select_attention(choice: str) -> None:
-    """CUDA SDPA kernels: "auto" leaves PyTorch's own priority; a name enables that backend alone."""
-    if choice == "auto":
-        return
+    """CUDA SDPA kernels: "auto" enables every backend (PyTorch's own priority); a name enables it alone.
+
+    Every flag is set on each call: the flags are process-wide, so a choice must not outlive the probe
+    that made it (the benchmark's plain loop and the next test run in the same process).
+    """
     for name in SDPA_BACKENDS:
-        getattr(torch.backends.cuda, f"enable_{name}_sdp" if name != "efficient" else "enable_mem_efficient_sdp")(
-            name == choice)
+        setter = f"enable_{name}_sdp" if name != "efficient" else "enable_mem_efficient_sdp"
+        getattr(torch.backends.cuda, setter)(choice == "auto" or name == choice)
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -202,15 +219,14 @@ def train_step(run: Run, lr: float) -> torch.Tensor:
                 loss = loss * float("nan")  # test hook: what a diverged run looks like
             loss.backward()
         loss_sum += loss.detach()
-        if micro == 0 and run.accum > 1 and run.info.world_size == 1:  # single process: B_small = one micro-batch
+        if micro == 0 and run.accum > 1 and run.tap is None:  # single process: B_small = one micro-batch
             small_sq = grad_sq(params) * run.accum**2  # the loss was divided by accum
-    if run.tap is not None:  # DDP averaged the gradients; the hook kept each rank's own |g|^2
-        update_gns(run, run.tap.take(), grad_sq(params))
-        torch.nn.utils.clip_grad_norm_(params, spec.grad_clip, foreach=True)
-    else:  # one process: the clip's pre-clip norm is |g| of the whole batch
-        norm = torch.nn.utils.clip_grad_norm_(params, spec.grad_clip, foreach=True)
-        if small_sq is not None:
-            update_gns(run, small_sq, norm.float().pow(2))
+    if run.tap is not None:  # DDP: the hook kept this rank's own |g|^2 (B_small = the per-rank batch)
+        small_sq = run.tap.take()
+    # the clip's pre-clip norm is |g| of the whole (DDP: rank-averaged) batch: B_big's |g|^2 for free
+    norm = torch.nn.utils.clip_grad_norm_(params, spec.grad_clip, foreach=True)
+    if small_sq is not None:
+        update_gns(run, small_sq, norm.float().pow(2))
     run.optimizer.step()
     run.optimizer.zero_grad(set_to_none=True)
     update_ewa(run)
@@ -227,16 +243,21 @@ def grad_sq(params) -> torch.Tensor:
 def update_gns(run: Run, small_sq: torch.Tensor, big_sq: torch.Tensor) -> None:
     """McCandlish App. A.1 two-batch estimators of |G|^2 and tr(Σ), each EMA-smoothed separately.
 
-    Kept as device tensors: no host sync per step (read only when logging).
+    Kept as device tensors: no host sync per step (read only when logging). Under DDP `small_sq` is
+    this rank's own |g|^2 and run.gns this rank's EMA; both estimators are linear in small_sq (big_sq
+    is the same on every rank), so the mean of the ranks' EMAs, taken on log steps (log_values), is
+    the EMA of the rank-averaged |g_local|^2, without an all-reduce per step.
     """
     spec = run.spec
-    if run.info.world_size > 1:
-        b_small = spec.micro_batch_seqs * run.accum * spec.seq_len
+    if run.tap is not None:
+        b_small = spec.micro_batch_seqs * run.accum * spec.seq_len  # the per-rank batch
     elif run.accum > 1:
         b_small = spec.micro_batch_seqs * spec.seq_len
     else:
         return  # one batch size only: no estimate
     b_big = spec.batch_seqs * spec.seq_len
+    if b_small >= b_big:
+        return  # one batch size only (DDP at world size 1): B_simple is undefined, reported as None
     g2 = (b_big * big_sq - b_small * small_sq) / (b_big - b_small)
     trace = (small_sq - big_sq) / (1.0 / b_small - 1.0 / b_big)
     if run.gns is None:
@@ -245,10 +266,15 @@ def update_gns(run: Run, small_sq: torch.Tensor, big_sq: torch.Tensor) -> None:
 
 
 def b_simple(run: Run) -> float | None:
-    """B_simple = EMA(tr Σ) / EMA(|G|^2), in tokens (the ratio of the averages, not the average ratio)."""
-    if run.gns is None:
+    """B_simple = EMA(tr Σ) / EMA(|G|^2), in tokens (the ratio of the averages, not the average ratio).
+
+    Under DDP, from the rank-mean of the EMAs taken on the last log step (no collective here: this is
+    also called on rank 0 alone).
+    """
+    gns = run.gns_mean if run.tap is not None else run.gns
+    if gns is None:
         return None
-    g2, trace = (float(v) for v in run.gns)
+    g2, trace = (float(v) for v in gns)
     return trace / g2 if g2 > 0 and math.isfinite(trace) else None
 
 
@@ -296,8 +322,9 @@ def ewa_weights(run: Run):
                 p.copy_(s)
 
 
-def eval_point(run: Run) -> CurvePoint:
-    loss = evaluate(run)
+def eval_point(run: Run, raw: bool = True) -> CurvePoint:
+    """Held-out loss of the EWA weights, and of the raw weights unless raw=False (loss=None)."""
+    loss = evaluate(run) if raw else None
     with ewa_weights(run):
         ewa_loss = evaluate(run)
     return CurvePoint(step=run.step, tokens=float(run.step * run.spec.tokens_per_step), loss=loss, ewa_loss=ewa_loss)
@@ -342,26 +369,47 @@ class Reporter:
             os.replace(tmp, self.status_path)  # readers never see a half-written file
 
 
+def sync_device(run: Run) -> None:
+    """Wait for the GPU's queue (CUDA only): the host clock then times the work, not its launch."""
+    if run.info.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def log_values(run: Run, loss: torch.Tensor) -> float:
+    """The training loss averaged over ranks (a host sync); under DDP the GNS accumulators ride along
+    in the same all-reduce (run.gns_mean). Called on log steps only, by every rank."""
+    if run.tap is not None and run.gns is not None:
+        both = dist.all_reduce_mean(torch.cat([loss.reshape(1).float(), run.gns]))
+        run.gns_mean = both[1:]
+        return float(both[0])
+    return float(dist.all_reduce_mean(loss))
+
+
 def advance(run: Run, rep: Reporter, end: int, cooldown=None, curve=None, evals=True) -> None:
-    """Train from run.step to `end`; evaluate every eval_every_steps (appending to `curve`)."""
+    """Train from run.step to `end`; evaluate every eval_every_steps (appending to `curve`).
+
+    CBS probes evaluate the raw weights only at `end` (steps-to-target reads the EWA loss alone).
+    """
     spec = run.spec
+    sync_device(run)  # a snapshot, restore or eval queued before this call is not a training step's time
     while run.step < end:
         t = time.time()
         loss = train_step(run, lr_at(spec, run.step, cooldown))
         rep.done_steps += 1
+        eval_now = evals and curve is not None and run.step % spec.eval_every_steps == 0
         if run.step % spec.log_every_steps == 0 or run.step == end:
-            run.last_loss = float(dist.all_reduce_mean(loss))  # the only host sync, on log steps
-            if run.info.device.type == "cuda":
-                torch.cuda.synchronize()
+            run.last_loss = log_values(run, loss)  # float(): a host sync that waits for the step's kernels
             if not math.isfinite(run.last_loss):
                 raise ProbeFailed(f"non-finite training loss at step {run.step}")
             rep.emit("step")
+        elif eval_now or rep.done_steps == UNTIMED_STEPS:
+            sync_device(run)  # the window closes here: its kernels must not run on into the eval's time
         if rep.done_steps > UNTIMED_STEPS:  # skip torch.compile and allocator warm-up (as nanoGPT's MFU does)
             run.train_time_s += time.time() - t
             run.train_tokens += spec.tokens_per_step
             run.timed_steps += 1
-        if evals and curve is not None and run.step % spec.eval_every_steps == 0:
-            point = eval_point(run)
+        if eval_now:
+            point = eval_point(run, raw=spec.kind != "cbs" or run.step == end)
             curve.append(point)
             rep.emit("eval", val_loss=point.loss, ewa_loss=point.ewa_loss)
 
@@ -369,13 +417,15 @@ def advance(run: Run, rep: Reporter, end: int, cooldown=None, curve=None, evals=
 def snapshot(run: Run) -> dict:
     return {"model": copy.deepcopy(run.model.state_dict()), "opt": copy.deepcopy(run.optimizer.state_dict()),
             "ewa": [w.clone() for w in run.ewa], "ewa_count": run.ewa_count, "step": run.step,
-            "gns": None if run.gns is None else run.gns.clone()}
+            "gns": None if run.gns is None else run.gns.clone(),
+            "gns_mean": None if run.gns_mean is None else run.gns_mean.clone()}
 
 
 def restore(run: Run, snap: dict) -> None:
     run.model.load_state_dict(snap["model"])
     run.optimizer.load_state_dict(snap["opt"])
     run.ewa, run.ewa_count, run.step, run.gns = snap["ewa"], snap["ewa_count"], snap["step"], snap["gns"]
+    run.gns_mean = snap["gns_mean"]
 
 
 def make_result(run: Run, rid: str, *, curve, ratio=None, stable_loss=None, targets=None) -> ProbeResult:
@@ -431,7 +481,7 @@ def train_cbs(run: Run, rep: Reporter, emit, skip: set[str]) -> None:
     spec = run.spec
     if spec.id in skip:
         return
-    curve = [eval_point(run)]
+    curve = [eval_point(run, raw=False)]  # steps-to-target reads the EWA loss: the raw one only at the end
     advance(run, rep, steps_for(spec, spec.total_tokens), curve=curve)
     if curve[-1].step != run.step:
         curve.append(eval_point(run))
@@ -453,7 +503,7 @@ def train(run: Run, emit, status_path: str | None = None, skip: set[str] | None 
     """Run the probe; `emit(ProbeResult)` is called on every rank for each finished run or branch."""
     skip = skip or set()
     rep = Reporter(run, status_path, planned_steps(run.spec, skip))
-    rep.emit("start", n_params=run.n_params, flops_per_token=run.flops_per_token)
+    rep.emit("start", n_params=run.n_params, flops_per_token=run.flops_per_token, ddp=run.ddp is not None)
     if run.spec.kind == "ladder":
         train_ladder(run, rep, emit, skip)
     else:

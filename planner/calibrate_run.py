@@ -24,8 +24,8 @@ terminates the children (their process groups), keeps every finished line and ra
 KeyboardInterrupt. A child that dies without writing its lines (killed DDP peer, segfault) gets
 status=failed lines with the exit code and the tail of its log.
 
-Multi-node (one probe at a time across every node; needs a filesystem shared by all nodes for --out
-and the work directory). torchrun's own rendezvous flags are passed through. A SLURM example:
+Multi-node (one probe at a time across every node, holding and seeing every local device; needs a
+filesystem shared by all nodes for --out and the work directory). torchrun's own rendezvous flags are passed through. A SLURM example:
 
     #!/bin/bash
     #SBATCH --nodes=2 --ntasks-per-node=1 --gpus-per-node=8 --exclusive
@@ -347,15 +347,21 @@ def run_calibration(
     return Outcome(results=results, ran=ran, skipped=sorted(set(rows) - todo_ids), wall_s=time.time() - t0)
 
 
+def devices_needed(spec: ProbeSpec, n_devices: int, opts: LaunchOptions) -> int:
+    """Local devices a probe holds: on several nodes every probe spans all of them (torchrun starts
+    n_devices ranks per node, rank k on local device k, so every device must stay visible to it)."""
+    return n_devices if opts.nnodes > 1 else min(spec.n_procs, n_devices)
+
+
 def _drive(todo, out, work, device, n_devices, opts, rows, on_progress) -> list[str]:
-    slots = Slots(device, 1 if opts.nnodes > 1 else n_devices, opts.probes_per_gpu)
+    # on several nodes one probe at a time holds every local device: no sharing of GPUs between probes
+    slots = Slots(device, n_devices, 1 if opts.nnodes > 1 else opts.probes_per_gpu)
     running: dict[str, _Child] = {}
     queue, ran = list(todo), []
     try:
         while queue or running:
             for spec in list(queue):  # longest first; a smaller probe may fill the gap a big one cannot
-                need = 1 if opts.nnodes > 1 else min(spec.n_procs, n_devices)
-                got = slots.take(need)
+                got = slots.take(devices_needed(spec, n_devices, opts))
                 if got is None:
                     continue
                 queue.remove(spec)

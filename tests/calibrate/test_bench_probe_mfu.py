@@ -1,11 +1,13 @@
 """bench/bench_probe_mfu.py in its CPU miniature: both tables come out with finite, positive MFU.
 
 The real run is on one H100 (see the script's docstring); this only checks that the planner probe,
-the plain loop and the packed workers all run and that the tables and JSON are complete.
+the plain loop and the packed workers all run and that the tables and JSON are complete (slow), and
+the script's argument and time-budget guards (fast).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -17,9 +19,35 @@ import pytest
 
 pytest.importorskip("torch")
 
-pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "bench" / "bench_probe_mfu.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_probe_mfu", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_budget_refuses_a_measurement_whose_compile_would_not_fit(bench):
+    now = [0.0]
+    budget = bench.Budget(100.0, 0.0, clock=lambda: now[0])
+    now[0] = 50.0
+    assert budget.refuse("planner") is None  # nothing compiled yet: no estimate
+    budget.compiled("planner", 60.0)
+    assert "compiled for 60 s" in budget.refuse("planner")  # 50 s left
+    assert budget.refuse("plain") is None  # its own kind's estimate
+    now[0] = 101.0
+    assert "past --budget-s 100" in budget.refuse("plain")
+
+
+def test_fp32_with_a_half_precision_kernel_is_refused(bench, capsys):
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--device", "cuda", "--dtype", "fp32", "--attention", "flash"])
+    assert "needs --dtype bf16" in capsys.readouterr().err
+    assert bench.parse_args(["--device", "cuda", "--attention", "cudnn"]).dtype == "bf16"
 
 
 def table(lines: list[str], header_start: str) -> list[dict[str, str]]:
@@ -40,6 +68,7 @@ def percent(cell: str) -> float:
     return value
 
 
+@pytest.mark.slow
 def test_tiny_cpu_benchmark_prints_both_tables(tmp_path):
     out = tmp_path / "mfu.json"
     env = dict(os.environ, OMP_NUM_THREADS="1")

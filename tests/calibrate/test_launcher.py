@@ -42,6 +42,40 @@ def test_multi_node_passes_torchrun_rendezvous_flags(tmp_path):
     assert "--standalone" not in cmd
 
 
+def test_multi_node_probe_sees_every_local_gpu(tmp_path, monkeypatch):
+    """nnodes=2 x 8 GPUs: torchrun starts 8 ranks per node, rank k on cuda:k, so all 8 GPUs stay visible
+    to every probe (was CUDA_VISIBLE_DEVICES=0: "invalid device ordinal" on ranks 1-7); one at a time."""
+    plan = pp.plan_gpu(8, nnodes=2)
+    launched, running = [], []
+
+    class FakeProc:  # exits on its second poll, writing nothing (the launcher records failed lines)
+        pid, returncode, polls = 0, None, 0
+
+        def poll(self):
+            self.polls += 1
+            if self.polls > 1 and self.returncode is None:
+                self.returncode = 0
+                running.remove(self)
+            return self.returncode
+
+    def popen(cmd, *, env, **_):
+        assert not running, "a second probe started while one spans the nodes"
+        launched.append((cmd, env))
+        running.append(FakeProc())
+        return running[-1]
+
+    monkeypatch.setattr(cr.subprocess, "Popen", popen)
+    opts = cr.LaunchOptions(nnodes=2, node_rank=1, rdzv_endpoint="head:29500", poll_s=0.0)
+    outcome = cr.run_calibration(plan, tmp_path / "runs.jsonl", n_devices=8, device="cuda", options=opts)
+    assert len(launched) == len(plan.probes) == len(outcome.ran) > 1
+    for cmd, env in launched:
+        assert env["CUDA_VISIBLE_DEVICES"] == "0,1,2,3,4,5,6,7"
+        assert "--nproc_per_node=8" in cmd and "--nnodes=2" in cmd and "--node-rank=1" in cmd
+    spec = plan.specs()[0]
+    assert spec.n_procs == 16 and cr.devices_needed(spec, 8, opts) == 8
+    assert cr.child_env(spec, list(range(8)), opts)["CUDA_VISIBLE_DEVICES"] == "0,1,2,3,4,5,6,7"
+
+
 def test_with_ddp_refuses_a_batch_that_does_not_split():
     spec = pp.plan_smoke(1).specs()[0]
     with pytest.raises(UsageError, match="does not split"):

@@ -1,4 +1,5 @@
-"""The CUDA path: bf16 autocast, torch.compile, fused AdamW, NCCL DDP, MFU (skipped without CUDA)."""
+"""The CUDA path: bf16 autocast, torch.compile, fused AdamW, NCCL DDP (forced at world size 1 on one GPU),
+batch modes, MFU (skipped without CUDA)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,45 @@ def test_nccl_ddp_probe_logs_b_simple(tmp_path):
     outcome = cr.run_calibration([spec], tmp_path / "runs.jsonl", n_devices=2, device="cuda")
     assert outcome.n_failed == 0, [r.reason for r in outcome.results]
     assert all(r.n_procs == 2 and r.b_simple and r.b_simple > 0 for r in outcome.results)
+
+
+def test_forced_ddp_probe_runs_the_ddp_path_on_one_gpu(tmp_path):
+    """CALIBRATE_FORCE_DDP=1 (test-only): NCCL DDP at world size 1 through the normal launcher (torchrun
+    --standalone, 1 rank), so compiled DDP, the comm hook, no_sync micro-batches and bucket-view
+    gradients run on a single GPU (NCCL refuses 2 ranks on 1 GPU). B_simple is undefined there: None."""
+    spec = gpu_spec(micro_batch_seqs=16)  # 2 micro-batches: no_sync on the first
+    opts = cr.LaunchOptions(torchrun="always", env={"CALIBRATE_FORCE_DDP": "1"})
+    outcome = cr.run_calibration([spec], tmp_path / "runs.jsonl", n_devices=1, device="cuda", options=opts)
+    assert outcome.n_failed == 0, [r.reason for r in outcome.results]
+    assert all(r.n_procs == 1 and r.b_simple is None and r.loss < 5.5 for r in outcome.results)
+    log = (tmp_path / "runs.calibrate" / "logs" / f"{spec.id}.log").read_text()
+    assert '"ddp": true' in log and "torch.distributed.run" in log
+
+
+def test_batch_modes_agree_on_cuda():
+    """host, device (pinned non-blocking chunk uploads, chunks evicted) and pinned (ring of staging
+    buffers) give the same windows on a GPU."""
+    import numpy as np
+
+    from calibrate import batches
+
+    tokens = np.random.default_rng(0).integers(0, 50_000, size=200_000).astype(np.uint16)
+
+    def make(mode, device):
+        return batches.Batcher(tokens, seq_len=64, n_seqs=8, accum=2, seed=3, rank=1, device=torch.device(device),
+                               vocab_size=50_000, mode=mode)
+
+    host, dev, pinned = make("host", "cpu"), make("device", "cuda"), make("pinned", "cuda")
+    steps = [0, 1, batches.CHUNK_STEPS - 1, batches.CHUNK_STEPS, 2 * batches.CHUNK_STEPS + 3, 5,
+             3 * batches.CHUNK_STEPS, 4 * batches.CHUNK_STEPS + 1]
+    for step in steps:
+        for micro in range(2):
+            hx, hy = host.get(step, micro)
+            for other in (dev, pinned):
+                x, y = other.get(step, micro)
+                assert x.device.type == "cuda" and x.dtype == torch.int64
+                assert torch.equal(x.cpu(), hx) and torch.equal(y.cpu(), hy)
+    assert len(dev._chunks) <= 2 and set(dev._staging) == set(dev._chunks)
 
 
 def test_oom_is_recorded_as_failed(tmp_path):

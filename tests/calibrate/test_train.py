@@ -115,3 +115,97 @@ def test_append_line_is_one_line_per_call(tmp_path):
     probe.append_line(out, '{"id": "c", "status": "ok"}')  # starts on a fresh line
     assert out.read_text().count("\n") == 4
     assert probe.recorded_ids(out) == {"a", "c"}
+
+
+# ----------------------------------------------------------------------------- review fixes
+
+
+def test_select_attention_sets_every_backend_on_each_call():
+    """The SDPA flags are process-wide: a forced kernel must not outlive its probe ("auto" restores all)."""
+    b = torch.backends.cuda
+
+    def flags():
+        return b.flash_sdp_enabled(), b.cudnn_sdp_enabled(), b.mem_efficient_sdp_enabled(), b.math_sdp_enabled()
+
+    try:
+        train.select_attention("cudnn")
+        assert flags() == (False, True, False, False)
+        train.select_attention("flash")
+        assert flags() == (True, False, False, False)
+        train.select_attention("auto")
+        assert flags() == (True, True, True, True)
+        train.select_attention("efficient")
+        assert flags() == (False, False, True, False)
+        train.select_attention("math")
+        assert flags() == (False, False, False, True)
+    finally:
+        train.select_attention("auto")
+    assert flags() == (True, True, True, True)
+
+
+@pytest.mark.parametrize("attention", ["flash", "cudnn"])
+def test_half_precision_only_kernels_are_refused_in_fp32(attention):
+    with pytest.raises(ValueError, match="needs dtype bf16"):
+        train.setup(spec(attention=attention))  # fp32: no flash/cudnn kernel, and no math fallback
+    train.check_spec(spec(attention=attention, dtype="bf16"))
+    train.check_spec(spec(attention="efficient"))
+
+
+def cbs_spec(**update) -> ProbeSpec:
+    s = pp.Setting(device="cpu", vocab_size=16, seq_len=32, data=SYN, data_vocab_size=None, peak_flops_per_s=1e11,
+                   mfu_prior=None, eval_tokens=1024)
+    (base,) = pp.cbs_probes(pp.Shape(1, 16, 1), s, [256], 256 * 20, [2.5, 2.0])  # 8 seqs x 32, 20 steps
+    return base.model_copy(update={"eval_every_steps": 3, "log_every_steps": 5, **update})
+
+
+def test_cbs_probe_evaluates_raw_weights_only_at_the_end():
+    (r,) = run_probe(cbs_spec())
+    assert [p.step for p in r.curve] == [0, 3, 6, 9, 12, 15, 18, 20]
+    assert all(p.ewa_loss is not None for p in r.curve)  # steps-to-target reads these
+    assert all(p.loss is None for p in r.curve[:-1]) and r.curve[-1].loss is not None
+    assert r.loss == r.curve[-1].loss and r.ewa_loss == r.curve[-1].ewa_loss
+    (r,) = run_probe(cbs_spec(eval_every_steps=4))  # the last in-loop eval falls on the final step
+    assert [p.step for p in r.curve][-2:] == [16, 20] and r.curve[-1].loss is not None
+    ladder = run_probe(spec())
+    assert all(p.loss is not None for r in ladder for p in r.curve)  # the ladder plots its raw curve
+
+
+def test_timed_windows_end_and_start_synchronised(monkeypatch):
+    """On CUDA the host clock times queued GPU work: the trainer syncs where a timed window closes off
+    a log step (before each eval, after the last untimed step) and where one opens (each advance call).
+    The log steps sync by reading the loss."""
+    synced = []
+    monkeypatch.setattr(train, "sync_device", lambda run: synced.append(run.step))
+    run_probe(cbs_spec())
+    # advance() starts at 0; untimed steps end at 3 (also an eval); evals at 6, 9, 12, 18 (15 and 20 log)
+    assert synced == [0, 3, 6, 9, 12, 18]
+
+
+def test_gns_needs_two_batch_sizes():
+    """b_big == b_small (DDP at world size 1, or one micro-batch): no division by zero, B_simple None."""
+    run = train.setup(spec(batch_seqs=8, micro_batch_seqs=8))
+    run.tap = object()  # as under DDP: B_small is the per-rank batch, here the whole batch
+    train.update_gns(run, torch.tensor(3.0), torch.tensor(2.0))
+    assert run.gns is None and train.b_simple(run) is None
+
+
+def test_forced_ddp_in_one_process_matches_the_plain_run(monkeypatch):
+    """CALIBRATE_FORCE_DDP=1 (test-only) wraps DDP at world size 1 (here gloo on a private FileStore):
+    no_sync micro-batches, the norm hook and bucket-view gradients give the plain run's numbers."""
+    from calibrate import dist
+
+    sp = spec(batch_seqs=16, micro_batch_seqs=8)  # 2 micro-batches: no_sync on the first
+    plain = run_probe(sp)
+    monkeypatch.setenv(dist.FORCE_DDP_ENV, "1")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    try:
+        run = train.setup(sp)
+        assert run.ddp is not None and run.tap is not None and run.info.world_size == 1
+        forced = []
+        train.train(run, forced.append)
+    finally:
+        dist.cleanup()
+    assert [r.id for r in forced] == [r.id for r in plain]
+    for a, b in zip(plain, forced):
+        assert [p.loss for p in b.curve] == pytest.approx([p.loss for p in a.curve], rel=1e-5)
+        assert b.b_simple is None and a.b_simple is not None  # one batch size under DDP: undefined
