@@ -6,11 +6,14 @@ numbers are the ones `planner recommend` prints: the same loss law, batch laws a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from planner import gpu_plan as gp
+from planner.batch_plan import cbs_tokens
 from planner.errors import InfeasibleError
 from planner.laws import chinchilla as law
+from planner.laws._roots import bracketed_root
 from planner.schemas.batch import BatchLawProfile
 from planner.schemas.check import CheckResult, PlanMetrics
 from planner.schemas.hardware import HardwareProfile
@@ -41,7 +44,8 @@ def shape_of(plan: PlanFile) -> TransformerShape:
                             vocab_size=s.vocab_size, seq_len=t.seq_len, n_kv_heads=s.n_kv_heads)  # fmt: skip
 
 
-def train(inputs: Inputs, n_params: float, shape: TransformerShape) -> TrainingPlan:
+def train(inputs: Inputs, n_params: float, shape: TransformerShape, n_tokens: float | None = None) -> TrainingPlan:
+    """The GPU plan of the plan file for a law D of n_tokens (default training.tokens)."""
     t = inputs.plan.training
     options = TrainingOptions(
         hardware=inputs.hardware,
@@ -55,7 +59,54 @@ def train(inputs: Inputs, n_params: float, shape: TransformerShape) -> TrainingP
         plan=gp.PlanOptions(zero_stage=t.zero_stage, recompute=t.recompute, n_gpus=t.n_gpus,
                             price_usd_per_hour=t.price_usd_per_hour),
     )
-    return plan_training(n_params, t.tokens, options)
+    return plan_training(n_params, t.tokens if n_tokens is None else n_tokens, options)
+
+
+def effective_tokens(inputs: Inputs, n_params: float, shape: TransformerShape) -> tuple[TrainingPlan, float]:
+    """(GPU plan, D): the law's D whose GPU plan trains training.tokens, and that plan.
+
+    `recommend` takes the law's D, evaluates the CBS and B_crit at D, and trains D_needed = D·(1 + overhead(D))
+    tokens when the batch exceeds the CBS (planner.gpu_plan.token_overhead); its plan file records D_needed. Here
+    that is inverted: D·(1 + overhead(D)) = training.tokens, with the CBS at D, the same convention, so a
+    plan `recommend` wrote reproduces its loss, batch/CBS and time. The overhead depends on D through CBS(D), so
+    D is solved (bracketed, in log D). The batch the layout runs does not depend on D, except where the plan
+    gives none and the laws pick it: then the solve repeats at the new batch until it settles.
+    Raises InfeasibleError when no layout fits (memory does not depend on D).
+    """
+    trained = inputs.plan.training.tokens
+    tp, n_tokens = train(inputs, n_params, shape), trained
+    for _ in range(8):
+        solved = _solve_law_tokens(inputs, tp.gpus.batch_tokens, trained)
+        if solved == n_tokens:
+            break
+        n_tokens = solved
+        batch = tp.gpus.batch_tokens
+        tp = train(inputs, n_params, shape, n_tokens)
+        if tp.gpus.batch_tokens == batch:
+            break
+    return tp, n_tokens
+
+
+def _solve_law_tokens(inputs: Inputs, batch_tokens: float, trained: float) -> float:
+    """The largest D with D·(1 + overhead(D)) = trained at this batch (trained itself when no penalty applies).
+
+    D·(1 + overhead(D)) rises with D except just above where B_crit becomes defined (CBS near 1.2·B_ref), so
+    the bracket is found stepping down from `trained` by halves: the first sign change brackets the largest root.
+    """
+    def excess(log_d: float) -> float:
+        d = math.exp(log_d)
+        cbs, bcrit = cbs_tokens(inputs.cbs_law, d)
+        return log_d + math.log1p(gp.token_overhead(batch_tokens, cbs, bcrit) or 0.0) - math.log(trained)
+
+    hi = math.log(trained)
+    if excess(hi) <= 0.0:
+        return trained
+    for _ in range(200):
+        lo = hi - math.log(2.0)
+        if excess(lo) <= 0.0:
+            return math.exp(bracketed_root(excess, lo, hi))
+        hi = lo
+    return trained  # unreachable for a CBS law rising with D; keep the trained tokens
 
 
 def evaluate(inputs: Inputs) -> tuple[list[CheckResult], PlanMetrics]:
@@ -65,14 +116,14 @@ def evaluate(inputs: Inputs) -> tuple[list[CheckResult], PlanMetrics]:
     N = plan.model.params or float(shape.total_params)
     D = plan.training.tokens
     try:
-        tp, why = train(inputs, N, shape), ""
+        (tp, D_eff), why = effective_tokens(inputs, N, shape), ""
     except InfeasibleError as exc:
-        tp, why = None, exc.message
+        (tp, D_eff), why = (None, D), exc.message
+    # training.tokens are the tokens TRAINED; a batch past the CBS buys the loss of fewer, D_eff (McCandlish
+    # E(B)): the GPU plan of D_eff trains D_eff·(1 + overhead) = D, its time and money scaled to D exactly
     overhead = tp.gpus.token_overhead_fraction if tp else 0.0
-    D_eff = D / (1.0 + overhead)  # a batch past the CBS buys the loss of fewer tokens (McCandlish E(B))
-    # training.tokens are the tokens TRAINED; the GPU plan reads its input as loss-equivalent tokens and
-    # trains D·(1 + overhead), so its time and money are scaled back to D tokens
-    g, scale = (tp.gpus if tp else None), 1.0 / (1.0 + overhead)
+    g = tp.gpus if tp else None
+    scale = D / g.n_tokens_needed if g else 1.0
     gpu_hours = g.gpu_hours * scale if g else None
     cost = g.cost_usd * scale if g and g.cost_usd is not None else None
     wall = g.wall_clock_s * scale if g else None
@@ -171,7 +222,8 @@ def loss_check(loss: float, target: float | None, inputs: Inputs, overhead: floa
     if inputs.confidence is not None:
         bound = (f"{inputs.confidence:.0%} bound over {len(inputs.samples)} bootstrap draws" if inputs.samples
                  else "point estimate: the law carries no bootstrap samples")  # fmt: skip
-    penalty = f", batch past the CBS costs {overhead:.1%} of the tokens" if overhead > 0 else ""
+    penalty = (f", the batch past the CBS needs {overhead:.1%} more tokens: {1.0 / (1.0 + overhead):.1%} of those "
+               "trained count toward the loss") if overhead > 0 else ""
     if loss > target * (1 + LOSS_RTOL):
         return _result("predicted_loss", "fail", loss, target, "nats",
                        f"predicted loss {loss:.4f} ({bound}{penalty}) misses the target {target:.4f}", key)

@@ -255,13 +255,25 @@ def _batch_for(ctx: _Ctx, dp: int) -> int:
     return max(ctx.batch_seq, dp)
 
 
-def _overhead(ctx: _Ctx, batch_tokens: float) -> float | None:
-    """D_needed/D − 1; zero up to the CBS (batch-laws.md §5 item 2); None above it when B_crit is undefined."""
-    if batch_tokens <= ctx.cbs_tokens:
+def token_overhead(batch_tokens: float, cbs_tokens: float, bcrit_tokens: float | None,
+                   b_fit_tokens: float | None = None) -> float | None:
+    """D_needed/D − 1 of training at batch_tokens for the loss the law gives at D, whose CBS (Zhang) and
+    McCandlish B_crit are cbs_tokens and bcrit_tokens: zero up to the CBS (batch-laws.md §5 item 2), None above
+    it when B_crit is undefined. b_fit_tokens: the batch the law's D assumes (None: the CBS).
+
+    The one formula of the token penalty: the GPU plan prices a batch with it, and `planner check` inverts it
+    (trained tokens back to the law's D, planner.check.effective_tokens)."""
+    if batch_tokens <= cbs_tokens:
         return 0.0
-    if ctx.bcrit_tokens is None:
+    if bcrit_tokens is None:
         return None
-    return float(tokens_needed_factor(batch_tokens, ctx.bcrit_tokens, min(ctx.b_fit_tokens, batch_tokens))) - 1.0
+    b_fit = cbs_tokens if b_fit_tokens is None else b_fit_tokens
+    return float(tokens_needed_factor(batch_tokens, bcrit_tokens, min(b_fit, batch_tokens))) - 1.0
+
+
+def _overhead(ctx: _Ctx, batch_tokens: float) -> float | None:
+    """D_needed/D − 1 of this plan's law D at batch_tokens (:func:`token_overhead`)."""
+    return token_overhead(batch_tokens, ctx.cbs_tokens, ctx.bcrit_tokens, ctx.b_fit_tokens)
 
 
 def _wall_clock_s(ctx: _Ctx, n_gpus: int, batch_tokens: float) -> tuple[float, float | None]:

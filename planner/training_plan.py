@@ -56,21 +56,19 @@ class TrainingPlan:
     cbs_law_flags: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()  # resolving warnings and the CBS law's flags, one line each
+    planned_batch_tokens: float | None = None  # the batch the laws (or --batch-tokens) gave, where the GPU plan
+    # runs another one (batch.* is then for the batch run)
 
 
 def plan_training(n_params: float, n_tokens: float, options: TrainingOptions) -> TrainingPlan:
     """Batch and GPU plan for a model of n_params TOTAL parameters trained on n_tokens tokens."""
     shape = options.shape or shape_for_params(n_params, options.vocab_size, options.seq_len)
-    batch = plan_batch(
-        n_params,
-        float(shape.non_embedding_params),
-        n_tokens,
-        shape.seq_len,
-        options.cbs_law,
-        options.b_opt_law,
-        options.batch_tokens,
-        options.plan.unit,
-    )
+
+    def batch_plan(batch_tokens: float | None) -> BatchPlan:
+        return plan_batch(n_params, float(shape.non_embedding_params), n_tokens, shape.seq_len, options.cbs_law,
+                          options.b_opt_law, batch_tokens, options.plan.unit)
+
+    batch = batch_plan(options.batch_tokens)
     gpus = gp.plan_gpus(
         n_params,
         n_tokens,
@@ -83,12 +81,18 @@ def plan_training(n_params: float, n_tokens: float, options: TrainingOptions) ->
         dtype=options.dtype,
         options=options.plan,
     )
+    planned = None
+    if gpus.batch_tokens != batch.batch_tokens:
+        # the layout runs another batch (more data-parallel ranks than sequences, or rounding to the ranks): the
+        # LR, beta2, EWA, warmup, steps and schedule follow the batch actually run, as if it had been given with
+        # --batch-tokens; CBS, B_crit and B_opt depend on D only, so they stay
+        planned, batch = batch.batch_tokens, batch_plan(gpus.batch_tokens)
     source = options.mfu_source or (
         "--mfu" if options.mfu is not None else f"{options.hardware.name} prior: {options.hardware.mfu_prior_source}"
     )
     flagged = tuple(f"batch law {options.cbs_law.name}: FLAG {flag}" for flag in options.cbs_law_flags)
     return TrainingPlan(shape, batch, gpus, source, options.plan, options.cbs_law_flags, options.notes,
-                        (*options.warnings, *flagged, *_shape_mismatch(shape, n_params)))
+                        (*options.warnings, *flagged, *_shape_mismatch(shape, n_params)), planned)
 
 
 def _shape_mismatch(shape: TransformerShape, n_params: float) -> tuple[str, ...]:
@@ -173,10 +177,15 @@ def shape_dict(shape: TransformerShape) -> dict[str, int]:
 def assumptions(plan: TrainingPlan) -> list[str]:
     b, g, s = plan.batch, plan.gpus, plan.shape
     unit = plan.options.unit
+    ran = ""
+    if plan.planned_batch_tokens is not None:
+        ran = (f"the GPU plan runs a batch of {b.batch_tokens:.3g} {unit} ({b.batch_sequences} sequences), not the "
+               f"planned {plan.planned_batch_tokens:.3g}: LR, beta2, EWA decay, warmup, steps and schedule are for the "
+               "batch run; planned ")
     bcrit = "undefined: CBS <= 1.2·B_ref" if b.mccandlish_bcrit_tokens is None else f"{b.mccandlish_bcrit_tokens:.3g}"
     return [
         *plan.notes,
-        (f"batch: min(CBS, B_opt) rounded down to a power of two sequences of {b.seq_len}; CBS "
+        (f"{ran}batch: min(CBS, B_opt) rounded down to a power of two sequences of {b.seq_len}; CBS "
         f"{b.critical_batch_tokens:.3g} {unit} ({b.critical_batch_definition}; McCandlish B_crit "
         f"{bcrit}), B_opt {b.b_opt_tokens:.3g} {unit} (Step Law, Li et al. 2025)"),
         (f"LR from the Step Law at N_non-embedding = {b.n_params_non_embedding:.3g} (sqrt-scaled below B_opt); "

@@ -11,7 +11,7 @@ import pytest
 
 from planner import profiles
 from planner.errors import ConfigError, InfeasibleError, UsageError
-from planner.gpu_plan import GpuPlan, PlanOptions, plan_gpus, training_wall_clock_s
+from planner.gpu_plan import GpuPlan, PlanOptions, plan_gpus, token_overhead, training_wall_clock_s
 from planner.laws.batch import bcrit_from_cbs, tokens_needed_factor, zhang_cbs_tokens
 from planner.schemas.hardware import HardwareProfile
 from planner.shapes import shape_for_params
@@ -113,6 +113,9 @@ def test_fixed_gpus_beyond_the_batch_pays_tokens():
     assert p.token_overhead_fraction == pytest.approx(expected) and expected > 0.3
     assert p.n_tokens_needed == pytest.approx(D * (1 + expected))
     assert any("exceeds the CBS" in w for w in p.warnings)
+    # the one penalty formula, which `planner check` inverts: zero up to the CBS, None without a B_crit
+    assert token_overhead(p.batch_tokens, CBS, bcrit) == pytest.approx(expected)
+    assert token_overhead(CBS, CBS, bcrit) == 0.0 and token_overhead(2 * CBS, CBS, None) is None
 
 
 def test_deadline_mode_is_minimal():

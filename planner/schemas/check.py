@@ -25,15 +25,17 @@ class CheckResult(Strict):
 
 class PlanMetrics(Strict):
     n_params: float
-    n_tokens: float
+    n_tokens: float = Field(description="tokens trained (training.tokens)")
     tokens_per_param: float
-    predicted_loss: float
+    predicted_loss: float = Field(description="the loss law at the law's D: the trained tokens less the penalty of a "
+                                  "batch past the CBS, D·(1 + overhead(D)) = n_tokens")
     gpu_hours: float | None = None
     cost_usd: float | None = None
     wall_clock_s: float | None = None
     memory_per_gpu_gib: float | None = None
     batch_tokens: float | None = None
-    critical_batch_tokens: float | None = None
+    critical_batch_tokens: float | None = Field(default=None, description="Zhang CBS at the law's D (as `recommend` "
+                                                "evaluates it), not at the trained tokens")
     lifetime_flops: float
     optimum_lifetime_flops: float | None = None
 

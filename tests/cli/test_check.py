@@ -211,3 +211,50 @@ def test_a_batch_the_layout_cannot_run_is_a_warning(cli, tmp_path, plan):
     assert batch["status"] == "warn" and batch["limit"] == 10 and batch["value"] > 1e5
     assert "runs as" in batch["reason"] and batch["key"] == "training.global_batch_tokens"
     assert cli("check", str(write(tmp_path, plan)), "--strict").code == 7  # --strict fails on it
+
+
+def test_check_reproduces_a_plan_past_the_cbs(cli, tmp_path):
+    """recommend evaluates the CBS at the law's D and trains D·penalty; check evaluated it at the trained tokens
+    (CBS 3.0M instead of 2.04M), so it saw loss 2.2802 and 5.59x CBS for a plan written at 2.3 and 8.23x. Both now
+    use the CBS at the law's D: check inverts the penalty and reproduces the plan's own numbers."""
+    path = tmp_path / "written.yaml"
+    r = cli("recommend", "--target-loss", "2.3", "--gpus", "4096", "--write-plan", str(path), "--json")
+    assert r.code == 0, r.stderr
+    rec = r.json
+    assert rec["gpu_plan"]["token_overhead_fraction"] > 1.0  # far past the CBS
+    check = cli("check", str(path), "--format", "json")
+    assert check.code == 0, check.stdout
+    report = check.json["plans"][0]
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["predicted_loss"]["value"] == pytest.approx(2.3, rel=1e-6)
+    assert checks["batch_over_cbs"]["value"] == pytest.approx(
+        rec["batch_size_tokens"] / rec["critical_batch_tokens"], rel=1e-9)
+    metrics = report["metrics"]
+    assert metrics["critical_batch_tokens"] == pytest.approx(rec["critical_batch_tokens"], rel=1e-9)
+    for key in ("gpu_hours", "wall_clock_s"):
+        assert metrics[key] == pytest.approx(rec[key], rel=1e-9)
+    written = yaml.safe_load(path.read_text())["limits"]["max_over_optimum"]
+    assert checks["lifetime_over_optimum"]["value"] == pytest.approx(written - 0.05, rel=1e-9)  # the plan's own
+    overhead = rec["gpu_plan"]["token_overhead_fraction"]
+    reason = checks["predicted_loss"]["reason"]
+    assert f"needs {overhead:.1%} more tokens" in reason and f"{1 / (1 + overhead):.1%} of those trained" in reason
+
+
+def test_check_inverts_the_penalty_when_the_laws_pick_the_batch(tmp_path, plan):
+    """A plan with no batch whose GPU count forces one past the CBS: check solves for the law's D whose GPU
+    plan trains training.tokens, and the CBS there (the batch is then the one the layout runs)."""
+    from pathlib import Path
+
+    from planner import plan_io
+    from planner.batch_plan import cbs_tokens
+    from planner.check import effective_tokens, shape_of
+
+    del plan["training"]["global_batch_tokens"]
+    plan["training"]["n_gpus"] = 16384
+    _, inp = plan_io.inputs(plan_io.load(Path(write(tmp_path, plan))), None)
+    tp, D = effective_tokens(inp, plan["model"]["params"], shape_of(inp.plan))
+    trained = plan["training"]["tokens"]
+    assert tp.gpus.batch_tokens == 16384 * 4096 and tp.gpus.token_overhead_fraction > 1.0
+    assert D * (1 + tp.gpus.token_overhead_fraction) == pytest.approx(trained, rel=1e-12)
+    assert tp.gpus.n_tokens_needed == pytest.approx(trained, rel=1e-12)
+    assert tp.batch.critical_batch_tokens == pytest.approx(cbs_tokens(inp.cbs_law, D)[0], rel=1e-12)

@@ -122,3 +122,27 @@ def test_fit_cbs_profile_records_its_fitted_range(cli, tmp_path):
     laws = {law["id"]: law for law in yaml.safe_load(out.read_text())["laws"]}
     assert laws["cbs_d"]["fitted_range"]["D"] == pytest.approx([1.740898304e9, 2.4576e10])
     assert laws["cbs_n"]["fitted_range"]["N"] == pytest.approx([85.0, 1200.0])  # millions, the law's input unit
+
+
+@pytest.mark.parametrize("mode", [("--gpus", "4096"), ("--deadline", "1h")])
+def test_optimizer_settings_follow_the_batch_the_gpu_plan_runs(cli, tmp_path, mode):
+    """The GPU plan raised the batch (512 -> 4096 sequences at --gpus 4096) while LR, warmup, beta2, EWA and the
+    schedule stayed those of the recommended batch; they are now those of the batch run, as with --batch-tokens."""
+    flags = ("--target-loss", "2.3", "--inference-tokens", "2e12")
+    ran = cli("recommend", *flags, *mode, "--json").json
+    assert ran["batch_size_tokens"] > cli("recommend", *flags, "--json").json["batch_size_tokens"]  # raised
+    given = cli("recommend", *flags, "--batch-tokens", f"{ran['batch_size_tokens']:.0f}", "--json").json
+    assert given["batch_size_tokens"] == ran["batch_size_tokens"]
+    for key in ("learning_rate", "adam_beta2", "ewa_decay", "schedule", "critical_batch_tokens"):
+        assert ran[key] == given[key], key
+    for key in ("warmup_steps", "warmup_tokens", "schedule_reason", "b_opt_tokens", "mccandlish_bcrit_tokens"):
+        assert ran["batch"][key] == given["batch"][key], key
+    assert ran["batch"]["warmup_steps"] == math.ceil(ran["batch"]["warmup_tokens"] / ran["batch_size_tokens"])
+    assert f"batch {ran['batch_size_tokens']:.3g} tokens" in ran["batch"]["schedule_reason"]
+    assert ran["batch"]["n_steps"] == math.ceil(ran["gpu_plan"]["n_tokens_needed"] / ran["batch_size_tokens"])
+    path = tmp_path / "plan.yaml"  # the plan file records the batch run, whose settings these are
+    assert cli("recommend", *flags, *mode, "--write-plan", str(path)).code == 0
+    assert yaml.safe_load(path.read_text())["training"]["global_batch_tokens"] == ran["batch_size_tokens"]
+    table = " ".join(cli("recommend", *flags, *mode).stdout.split())
+    assert f"warmup {ran['batch']['warmup_steps']:,} steps" in table
+    assert f"{ran['adam_beta2']:.3g} / {ran['ewa_decay']:.3g}" in table
