@@ -46,6 +46,20 @@ def run(app: typer.Typer, argv: list[str] | None) -> int:
         return fail(message, f"run `{command} --help` for the options", getattr(exc, "exit_code", 2))
     except BrokenPipeError:
         return ExitStatus.OK
+    except (OverflowError, ZeroDivisionError) as exc:
+        # Double precision ran out: extreme law constants (a profile that validates, e.g. alpha = 10 from a
+        # boundary fit) or extreme inputs. The request cannot be computed, which is not a planner bug.
+        if STATE.debug:
+            traceback.print_exc()
+        return fail(f"the numbers leave double-precision range ({type(exc).__name__}: {exc})",
+                    "check the law's constants (`planner laws show NAME`) and the inputs' magnitudes; "
+                    "--debug shows where", ExitStatus.INFEASIBLE)
+    except OSError as exc:  # a file, or stdout itself (disk full, closed descriptor), could not be read or written
+        if STATE.debug:
+            traceback.print_exc()
+        what = f"cannot read or write {exc.filename}" if exc.filename else "cannot write the output"
+        return fail(f"{what}: {exc.strerror or exc}", "check the disk, the path or the redirection target",
+                    ExitStatus.CONFIG)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, reported as such
         if STATE.debug:
             traceback.print_exc()

@@ -178,7 +178,10 @@ def inference_optimal(ell: float, D_inf: float, p: ChinchillaParams) -> tuple[fl
     def dg(x: float) -> float:
         return -p.beta * k1 * math.exp(-p.beta * x) - (p.beta + 1.0) * k2 * math.exp(-(p.beta + 1.0) * x)
 
-    x_lo = math.log(float(frontier_point(ell, p)[1]))  # g(x_lo) = k2·D^-(beta+1) >= 0
+    D_frontier = float(frontier_point(ell, p)[1])
+    if not (D_frontier > 0 and math.isfinite(D_frontier)):
+        raise _out_of_range(f"the frontier at loss {ell:g} has D = {D_frontier:g}")
+    x_lo = math.log(D_frontier)  # g(x_lo) = k2·D^-(beta+1) >= 0
     if k2 == 0.0 or g(x_lo) <= 0.0:
         # g(x_lo) <= 0 only in rounding: the D_inf term is below the resolution of k1·D^-beta − gap
         # there, so the frontier point is the answer to double precision.
@@ -226,13 +229,27 @@ def lifetime_optimal(C_total: float, D_inf: float, p: ChinchillaParams) -> tuple
 
     x_hi = math.log(n_max)
     x_lo = min(math.log(float(N_opt)), x_hi) - 1.0
-    while s(x_lo) > 0:  # walk left until the bracket holds (N small enough)
+    for _ in range(200):  # walk left until the bracket holds (N small enough)
+        if not s(x_lo) > 0:
+            break
         x_lo -= 5.0
+    else:
+        raise _out_of_range(f"no model below {math.exp(x_lo):.3g} parameters brackets the lifetime optimum")
     x_hi_inner = x_hi - 1e-12
-    while s(x_hi_inner) < 0:  # the sign change sits within ~1e-12 of n_max only in degenerate inputs
+    for _ in range(200):  # the sign change sits within ~1e-12 of n_max only in degenerate inputs
+        if not s(x_hi_inner) < 0:
+            break
         x_hi_inner = x_hi - (x_hi - x_hi_inner) / 2
+    else:
+        raise _out_of_range("the lifetime optimum sits at the budget's largest model")
     N = math.exp(bracketed_root(s, x_lo, x_hi_inner))
     return N, C_total / (6.0 * N) - D_inf / 3.0
+
+
+def _out_of_range(what: str) -> InfeasibleError:
+    """Extreme constants (e.g. alpha = 10 with A = 1e300, which a boundary fit can write) leave double precision."""
+    return InfeasibleError(f"{what}: this law's constants put the answer outside double-precision range",
+                           hint="check the law's constants (`planner laws show NAME`); refit it if it is a boundary fit")
 
 
 def cost_per_flop(price_usd_per_hour: float, peak_flops_per_s: float) -> float:

@@ -11,8 +11,9 @@ class LawConstants(StrictInput):
     E: NonNegativeFloat = Field(description="irreducible loss, nats per token (or per byte, see units)")
     A: PositiveFloat = Field(description="coefficient of the parameter term A/N^alpha")
     B: PositiveFloat = Field(description="coefficient of the data term B/D^beta")
-    alpha: PositiveFloat = Field(description="parameter exponent")
-    beta: PositiveFloat = Field(description="data exponent")
+    # Published exponents lie in 0.07-0.5; 10 is the upper edge of `planner fit`'s box, beyond any real law.
+    alpha: PositiveFloat = Field(le=10, description="parameter exponent, at most 10")
+    beta: PositiveFloat = Field(le=10, description="data exponent, at most 10")
 
 
 class LawUnits(StrictInput):

@@ -253,3 +253,45 @@ def test_an_empty_name_is_a_usage_error_not_the_default(cli, flag):
     r = cli("recommend", "--params", "7B", f"{flag}=")
     assert_one_error(r, 2)
     assert f"{flag}: empty value" in r.stderr
+
+
+def _law_with(tmp_path, constants: str):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "profiles" / "laws" / "hoffmann-2022.yaml").read_text()
+    path = tmp_path / "extreme.yaml"
+    path.write_text(re.sub(r"^constants: .*$", f"constants: {{{constants}}}", text, flags=re.MULTILINE))
+    return str(path)
+
+
+def test_exponents_beyond_any_fit_are_refused_by_the_schema(cli, tmp_path):
+    """alpha = 50 validated and then overflowed in every mode ("internal error ... a bug")."""
+    r = cli("recommend", "--law", _law_with(tmp_path, "E: 1.69, A: 406.4, B: 410.7, alpha: 50, beta: 0.28"),
+            "--params", "7B")
+    assert_one_error(r, 3)
+    assert "alpha" in r.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("--params", "7B"), ("--params", "7B", "--tokens", "1T"), ("--compute", "1e23", "--inference-tokens", "1e12"),
+    ("--target-loss", "2.3"), ("--compute", "1e23"), ("--target-loss", "2.3", "--inference-tokens", "1e12"),
+])
+def test_extreme_constants_that_validate_are_infeasible_not_a_bug(cli, tmp_path, args):
+    """alpha = 10 is the fitter's bound (a --force boundary fit can write it); with A = 1e300 the answers
+    overflow, underflow to D = 0 (math domain error) or hung the lifetime solver. Exit 4, or an answer."""
+    law = _law_with(tmp_path, "E: 1.69, A: 1.0e+300, B: 410.7, alpha: 10, beta: 0.28")
+    r = cli("recommend", "--law", law, *args, "--json")
+    if r.code:
+        assert_one_error(r, 4)
+
+
+def test_a_full_disk_on_stdout_is_an_io_error_not_a_bug(tmp_path):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "planner", "recommend", "--target-loss", "2.3", "--json"],
+                           stdout=full, stderr=subprocess.PIPE, text=True, check=False)
+    assert r.returncode == 3, r.stderr
+    assert "error: cannot write the output: No space left on device" in r.stderr and "Traceback" not in r.stderr
