@@ -46,7 +46,10 @@ def search_dirs(kind: str) -> list[Path]:
     dirs = []
     user = os.environ.get("PLANNER_PROFILES_DIR")
     if user:
-        dirs.append(Path(user) / kind)
+        if not Path(user).expanduser().is_dir():  # set on purpose: a typo must not fall back silently
+            raise ConfigError(f"PLANNER_PROFILES_DIR={user}: {'not a directory' if Path(user).exists() else 'no such directory'}",
+                              hint="point it at a directory holding laws/, hardware/ and batch/ (any of them), or unset it")
+        dirs.append(Path(user).expanduser() / kind)
     dirs.append(builtin_dir() / kind)
     return dirs
 
@@ -86,10 +89,16 @@ def resolve(kind: str, name_or_path: str) -> Path:
 
 
 def load(kind: str, name_or_path: str, schema: type[M]) -> Loaded[M]:
-    """Resolve, read, parse and validate one profile."""
+    """Resolve, read, parse and validate one profile. A profile found by NAME must be called NAME inside
+    (`name:`): the file name selects it, and the output names it by `name:`, so the two must agree."""
     path = resolve(kind, name_or_path)
     raw = path.read_bytes()
-    return Loaded(parse(raw, path, schema), path, hashlib.sha256(raw).hexdigest())
+    profile = parse(raw, path, schema)
+    inner = getattr(profile, "name", None)
+    if path.stem == name_or_path and inner is not None and inner != path.stem:
+        raise ConfigError(f"{path}: name {inner!r} differs from the file name {path.stem!r}, which selects it",
+                          hint=f"rename the file to {inner}.yaml or set `name: {path.stem}`")
+    return Loaded(profile, path, hashlib.sha256(raw).hexdigest())
 
 
 def read_yaml(raw: bytes, path: Path, hint: str | None = None) -> Any:

@@ -93,3 +93,28 @@ def test_unknown_batch_law_hint_names_no_missing_command():
     with pytest.raises(ConfigError) as err:
         profiles.resolve("batch", "nope")
     assert "profiles list" not in err.value.hint and "zhang-2024" in err.value.hint
+
+
+def test_a_profile_found_by_name_must_carry_that_name(cli, tmp_path, monkeypatch):
+    """good.yaml with `name: mygood`: --law good worked and the output said 'loss law mygood'."""
+    from pathlib import Path
+
+    (tmp_path / "laws").mkdir()
+    shipped = (Path(__file__).parents[2] / "profiles" / "laws" / "hoffmann-2022.yaml").read_text()
+    (tmp_path / "laws" / "good.yaml").write_text(shipped.replace("name: hoffmann-2022", "name: mygood"))
+    monkeypatch.setenv("PLANNER_PROFILES_DIR", str(tmp_path))
+    r = cli("recommend", "--law", "good", "--params", "7B")
+    assert_one_error(r, 3)
+    assert "name 'mygood' differs from the file name 'good'" in r.stderr
+    assert cli("recommend", "--law", str(tmp_path / "laws" / "good.yaml"), "--params", "7B").code == 0  # a path: any name
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_profiles_dir_that_is_not_a_directory_is_an_error(cli, tmp_path, monkeypatch, kind):
+    target = tmp_path / "nope"
+    if kind == "file":
+        target.write_text("x")
+    monkeypatch.setenv("PLANNER_PROFILES_DIR", str(target))
+    r = cli("recommend", "--params", "7B")
+    assert_one_error(r, 3)
+    assert "PLANNER_PROFILES_DIR=" in r.stderr
