@@ -88,6 +88,13 @@ def fit(
                         target_loss=None if target_loss is None else parse_quantity(target_loss, "--target-loss"),
                         inference_tokens=parse_quantity(inference_tokens, "--inference-tokens", allow_zero=True),
                         workers=workers)  # fmt: skip
+    given = [flag for flag, on in (("--budget", bool(budget)), ("--target-loss", target_loss is not None),
+                                   ("--inference-tokens", request.inference_tokens != 0)) if on]
+    if given and not request.bootstrap:  # they choose what the bootstrap bands: nothing to band without it
+        warn(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} ignored without --bootstrap "
+             "(they choose the recommendations banded over the bootstrap draws)")
+    elif request.inference_tokens != 0 and target_loss is None:
+        warn("--inference-tokens is ignored without --target-loss")
     with _no_resume("fit"):
         data = observations.read_runs(runs, params_col=params_col, tokens_col=tokens_col, compute_col=compute_col,
                                       loss_col=loss_col, drop_top_loss=request.drop_top_loss, n_params=request.n_params)

@@ -213,3 +213,11 @@ def test_ctrl_c_says_the_fit_does_not_resume(cli, runs, monkeypatch):
         assert_one_error(r, 130)
         assert "error: interrupted" in r.stderr and "does not resume" in r.stderr
         assert "continue" not in r.stderr
+
+
+def test_band_flags_without_bootstrap_say_they_are_ignored(cli, runs):
+    r = cli("fit", str(runs), "--target-loss", "2.5", "--budget", "1e22", "--json")
+    assert r.code == 0
+    assert "warning: --budget, --target-loss are ignored without --bootstrap" in r.stderr
+    r = cli("fit", str(runs), "--bootstrap", "3", "--inference-tokens", "1e12", "--json")
+    assert "warning: --inference-tokens is ignored without --target-loss" in r.stderr
