@@ -76,7 +76,7 @@ def github(report: CheckReport) -> str:
             if ch.delta:
                 rel = "" if ch.relative is None else f" ({ch.relative:+.1%})"
                 text = f"{plan.name}: {ch.metric} {ch.baseline:.4g} -> {ch.current:.4g}{rel}"
-                lines.append(f"::notice file={_escape_property(plan.file)},title=planner check: change::{_escape_data(text)}")
+                lines.append(f"::notice file={_escape_property(plan.file)},title={_escape_property('planner check: change')}::{_escape_data(text)}")
         counts = {s: sum(c.status == s for c in plan.checks) for s in ("pass", "warn", "fail")}
         summary = f"{plan.name}: {plan.status} ({counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail)"
         lines.append(f"::notice file={_escape_property(plan.file)},title=planner check::{_escape_data(summary)}")

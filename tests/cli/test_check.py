@@ -190,6 +190,9 @@ def test_baseline_file_and_git_ref(cli, tmp_path, plan):
                .json["plans"][0]["changes"]}  # fmt: skip
     assert changes["gpu_hours"]["relative"] == pytest.approx(0.5, rel=1e-6)
     assert changes["predicted_loss"]["delta"] < 0
+    github = cli("check", str(new), "--baseline", str(old), "--format", "github").stdout.splitlines()
+    notices = [line for line in github if line.startswith("::notice")]
+    assert notices and all(GITHUB.match(line) for line in notices)  # the title's ':' is escaped (%3A) too
     repo = tmp_path / "repo"
     repo.mkdir()
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
