@@ -39,6 +39,10 @@ MAX_VAL_TOKENS = 4_000_000  # ≥ 1-4M tokens keeps the eval standard error belo
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ".py", ".tex", ".html", ".csv", ".json", ""}
 
 
+class VocabularyError(ValueError):
+    """Token ids outside [0, vocab_size): every probe would index past its embedding."""
+
+
 @dataclass
 class TokenSource:
     name: str
@@ -122,10 +126,20 @@ def _jsonl_documents(path: Path, text_key: str) -> list[tuple[str, str]]:
     with open(path, encoding="utf-8") as f:
         for i, line in enumerate(f):
             if line.strip():
-                record = json.loads(line)
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{i + 1}: not a JSON line ({exc.msg})") from None
+                if not isinstance(record, dict):
+                    raise ValueError(f"{path}:{i + 1}: a JSON {type(record).__name__}, not an object with a "
+                                     f"{text_key!r} field")
                 if text_key not in record:
                     raise ValueError(f"{path}:{i + 1}: no {text_key!r} field")
-                docs.append((f"{path.name}:{i}", str(record[text_key])))
+                text = record[text_key]
+                if not isinstance(text, str):  # str(5) would silently train on the byte '5'
+                    raise ValueError(f"{path}:{i + 1}: field {text_key!r} is {type(text).__name__} "
+                                     f"{json.dumps(text)[:40]}, not a string")
+                docs.append((f"{path.name}:{i}", text))
     return docs
 
 
@@ -179,8 +193,14 @@ def _from_tokens(name: str, tokens: np.ndarray, vocab_size: int | None) -> Token
     n = len(tokens)
     if n < 4:
         raise ValueError(f"{name}: only {n} tokens")
+    if np.issubdtype(tokens.dtype, np.signedinteger) and int(np.min(tokens)) < 0:
+        at = int(np.argmax(np.asarray(tokens) < 0))
+        raise ValueError(f"{name}: token {at} is {int(tokens[at])}: token ids must be 0 or more")
+    top = int(np.max(tokens))
     if vocab_size is None:
-        vocab_size = int(np.max(tokens)) + 1  # inferred, as nanoGPT's meta.pkl would say
+        vocab_size = top + 1  # inferred, as nanoGPT's meta.pkl would say
+    elif top >= vocab_size:  # a given vocabulary is checked, not trusted
+        raise VocabularyError(f"{name}: token ids reach {top}, beyond --vocab-size {vocab_size}")
     n_val = min(MAX_VAL_TOKENS, max(min(MIN_VAL_TOKENS, n // 2), int(VAL_FRACTION * n)))
     return TokenSource(name, tokens[: n - n_val], tokens[n - n_val :], int(vocab_size))
 

@@ -475,8 +475,9 @@ def _terminate(child: _Child, grace_s: float) -> None:
 def data_warnings(specs: list[ProbeSpec]) -> list[str]:
     """Check each data source of the plan before any probe starts; return repetition warnings.
 
-    A source that cannot be read, or whose vocabulary exceeds a probe's model vocabulary, would fail
-    every probe: it is a ConfigError (exit 3) here. Repetition (> max_epochs passes over the training
+    A source that cannot be read or is malformed (a .jsonl text that is not a string, negative token
+    ids), or whose token ids reach past a given --vocab-size or a probe's model vocabulary, would fail
+    (or silently mistrain) every probe: it is a ConfigError (exit 3) here, naming file[:line]. Repetition (> max_epochs passes over the training
     split) is a warning. Opens the sources with calibrate.data (numpy only, no torch); probes repeat
     the check themselves.
     """
@@ -488,7 +489,13 @@ def data_warnings(specs: list[ProbeSpec]) -> list[str]:
         try:
             source = datamod.load(source_name, vocab_size=mine[0].data_vocab_size, text_key=mine[0].data_text_key)
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"--data {source_name}: cannot be read: {exc}",
+            where = str(Path(source_name).expanduser())
+            message = (f"--data {exc}" if isinstance(exc, ValueError) and str(exc).startswith(where + ":")
+                       else f"--data {source_name}: cannot be read: {exc}")  # the message names file[:line]
+            if isinstance(exc, datamod.VocabularyError):
+                raise ConfigError(message, hint="give --vocab-size at least the tokenizer's vocabulary "
+                                                "(largest id + 1)") from None
+            raise ConfigError(message,
                               hint="give a directory of text files, a .jsonl, .txt, .bin or .npy file, "
                                    "stdlib or synthetic:zipf") from None
         smallest = min(s.vocab_size for s in mine)

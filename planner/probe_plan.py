@@ -301,7 +301,9 @@ def finish(preset: str, s: Setting, specs: list[ProbeSpec], n_devices: int, budg
         preset=preset, device=s.device, n_devices=n_devices, nnodes=nnodes, peak_flops_per_s=s.peak_flops_per_s,
         mfu_prior=s.mfu_prior, budget_device_hours=budget, data=s.data, probes=placed,
         total_flops=sum(p.flops for p in placed), total_device_hours=sum(p.device_hours for p in placed),
-        wall_clock_s=makespan, span=(max(ladder) / min(ladder)) if ladder else 1.0, warnings=warnings, notes=notes)
+        wall_clock_s=makespan, allocated_device_hours=makespan * nnodes * n_devices / 3600,
+        budget_constrains="busy" if budget is not None else None,
+        span=(max(ladder) / min(ladder)) if ladder else 1.0, warnings=warnings, notes=notes)
 
 
 # ----------------------------------------------------------------------------- presets
@@ -391,11 +393,33 @@ def plan_budget(n_gpus: int, budget_gpu_hours: float, peak_flops_per_s: float, m
         if excess <= 1e-9:
             break
         cbs_budget -= 1.01 * excess
-    if plan.total_device_hours > budget_gpu_hours * (1 + 1e-6):  # start-up on every rank of every probe
-        plan.warnings.append(f"the plan needs {plan.total_device_hours:.3g} GPU-hours, above the "
-                             f"{budget_gpu_hours:g} GPU-hour budget: on {nnodes} node(s) every probe spans all "
-                             f"{nnodes * n_gpus} GPUs and pays its start-up on each; use fewer nodes or a bigger budget")
+    w = allocation_warning(plan)
+    if w:
+        plan.warnings.append(w)
     return plan
+
+
+def allocation_warning(plan: ProbePlan) -> str | None:
+    """A warning when holding the plan's GPUs for its whole wall clock costs more than its budget.
+
+    The budget caps busy GPU-hours (total_device_hours). The allocation, wall clock x every GPU of every
+    node, is what a cluster bills: on one node the GPUs that finish early idle until the longest probes end;
+    on several nodes every probe spans all of them, so busy and allocated agree and start-up on every rank
+    can push both above the budget.
+    """
+    budget, busy, alloc = plan.budget_device_hours, plan.total_device_hours, plan.allocated_device_hours
+    if budget is None or alloc is None or alloc <= budget * (1 + 1e-6):
+        return None
+    gpus = plan.nnodes * plan.n_devices
+    what = "--budget-gpu-hours" if plan.preset == "budget" else f"of --preset {plan.preset}"
+    if busy > budget * (1 + 1e-6):  # several nodes: start-up on every rank of every probe
+        return (f"the plan needs {busy:.3g} GPU-hours, above the {budget:g} GPU-hour budget ({what}): on "
+                f"{plan.nnodes} node(s) every probe spans all {gpus} GPUs and pays its start-up on each; "
+                f"use fewer nodes or a bigger budget")
+    return (f"the plan allocates {alloc:.3g} GPU-hours ({gpus} GPUs x {plan.wall_clock_s / 3600:.3g} h of wall "
+            f"clock), above the {budget:g} GPU-hour budget ({what}), which caps the {busy:.3g} busy GPU-hours: "
+            f"{alloc - busy:.3g} GPU-hours idle while the longest probes finish; use fewer --gpus, release idle "
+            f"GPUs to other jobs, or raise the budget")
 
 
 def minimum_budget(s: Setting) -> float:

@@ -17,16 +17,24 @@ from planner.units import duration, sci, si
 
 
 def plan_table(plan) -> Group:
-    """A two-line summary (layout, total FLOPs, device-hours, wall clock) and one row per probe of a
-    planner.schemas.probe.ProbePlan in packed start order; fits 80 columns (short number formats)."""
+    """A three-line summary (layout; FLOPs, busy and allocated device-hours, wall clock; budget, ladder span)
+    and one row per probe of a planner.schemas.probe.ProbePlan in packed start order; fits 80 columns (short
+    number formats). Busy: each probe's wall clock x its devices; allocated: the schedule's wall clock x every
+    device (what a held allocation costs); a budget caps the busy hours."""
     unit = "GPU" if plan.device == "cuda" else "core"
     nodes = getattr(plan, "nnodes", 1)
     where = (f"{plan.n_devices} {plan.device} device(s)" if nodes == 1 else
              f"{nodes} nodes x {plan.n_devices} {plan.device} devices, each probe DDP over all "
              f"{nodes * plan.n_devices}")
+    n_all = nodes * plan.n_devices
+    alloc = plan.allocated_device_hours
+    alloc = plan.wall_clock_s * n_all / 3600 if alloc is None else alloc
+    budget = (f"budget {plan.budget_device_hours:g} {unit}-h caps busy {unit}-h; "
+              if plan.budget_device_hours is not None else "")
     head = Text(f"calibrate plan: {plan.preset} on {where}\n"
-                f"{sci(plan.total_flops)} FLOPs, {plan.total_device_hours:.3g} {unit}-h, "
-                f"~{duration(plan.wall_clock_s)} wall, ladder span {plan.span:.1f}x")
+                f"{sci(plan.total_flops)} FLOPs, {plan.total_device_hours:.3g} {unit}-h busy, {alloc:.3g} {unit}-h "
+                f"allocated ({n_all} x ~{duration(plan.wall_clock_s)} wall)\n"
+                f"{budget}ladder span {plan.span:.1f}x")
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     t.add_column("probe", no_wrap=True)
     for col in ("N", "D", "batch", "lr", "DDP", "FLOPs", "start", "wall"):

@@ -24,15 +24,15 @@ def register(app: typer.Typer) -> None:
 
 
 def calibrate(
-    preset: Annotated[str | None, typer.Option(help="smoke (CPU, ~1 min), gpu (1 GPU-hour class) or budget. [default: smoke on --device cpu, else gpu; budget with --budget-gpu-hours]")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu or cuda. [default: cpu for --preset smoke or no flags; cuda for --preset gpu/budget, --budget-gpu-hours or --gpus]")] = None,
-    gpus: Annotated[int | None, typer.Option(help="GPUs per node to use (implies --device cuda unless --preset smoke; CPU cores on --device cpu). [default: all visible]")] = None,
+    preset: Annotated[str | None, typer.Option(help="smoke (CPU, ~1 min), gpu (1 GPU-hour class) or budget. \\[default: smoke on --device cpu, else gpu; budget with --budget-gpu-hours]")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda. \\[default: cpu for --preset smoke or no flags; cuda for --preset gpu/budget, --budget-gpu-hours or --gpus]")] = None,
+    gpus: Annotated[int | None, typer.Option(help="GPUs per node to use (implies --device cuda unless --preset smoke; CPU cores on --device cpu). \\[default: all visible]")] = None,
     budget_gpu_hours: Annotated[float | None, typer.Option(help="GPU-hours for ladder + CBS sweep (preset budget).")] = None,
-    gpu: Annotated[str, typer.Option(help="Hardware profile for the dense bf16 peak and MFU prior (`planner hardware list`).")] = DEFAULT_GPU,
-    mfu: Annotated[float | None, typer.Option(help="MFU prior, 0-1. [default: the profile's]")] = None,
+    gpu: Annotated[str | None, typer.Option(help=f"Hardware profile for the dense bf16 peak and MFU prior (`planner hardware list`); GPU presets only. \\[default: {DEFAULT_GPU}]")] = None,
+    mfu: Annotated[float | None, typer.Option(help="MFU prior, 0-1. \\[default: the profile's]")] = None,
     data: Annotated[str, typer.Option(help="stdlib (demo, bytes), synthetic:zipf (tests), a text dir, .jsonl, .bin or .npy.")] = "stdlib",
     vocab_size: Annotated[int | None, typer.Option(help="Vocabulary of .bin/.npy token files (uint32 .bin above 65536).")] = None,
-    out: Annotated[Path, typer.Option(help="Results directory: runs.jsonl (rerun to resume), law.yaml, batch.yaml, report.md, plots.")] = Path("calibration"),
+    out: Annotated[str, typer.Option(help="Results directory: runs.jsonl (rerun to resume), law.yaml, batch.yaml, report.md, plots.")] = "calibration",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and stop (needs no torch).")] = False,
     probes_per_gpu: Annotated[int, typer.Option(help="Small probes sharing one GPU.")] = 1,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Rerun probes recorded as failed.")] = False,
@@ -59,6 +59,9 @@ def calibrate(
         raise UsageError(f"--device: expected cpu or cuda (not {device!r})")
     if nnodes > 1 and not rdzv_endpoint:
         raise UsageError("--nnodes above 1 needs --rdzv-endpoint HOST:PORT", hint="see `planner calibrate --help`")
+    if nnodes > 1:
+        _check_endpoint(rdzv_endpoint)
+    out = _check_out(out)
     _check_data(data)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file: --out names a results directory",
@@ -70,16 +73,19 @@ def calibrate(
         n_devices = gpus or os.cpu_count() or 1
     else:
         n_devices = gpus or _visible_gpus()
-    for flag, value, used in (("--budget-gpu-hours", budget_gpu_hours, preset == "budget"),
-                              ("--mfu", mfu, preset != "smoke")):
-        if value is not None and not used:
-            warn(f"{flag} is ignored by --preset {preset}")
     peak = prior = None
-    if preset != "smoke":
+    if preset != "smoke" or gpu is not None:  # a given profile is checked even where the preset ignores it
         from planner import resolve
 
-        hw = resolve.load_hardware(gpu).profile
-        peak, prior = resolve.peak(hw, "bf16", "--gpu"), mfu or hw.mfu_prior
+        hw = resolve.load_hardware(gpu or DEFAULT_GPU).profile
+        if preset != "smoke":
+            peak, prior = resolve.peak(hw, "bf16", "--gpu"), mfu or hw.mfu_prior
+    ignored = [f"{flag} is ignored by --preset {preset}" for flag, value, used in (
+        ("--budget-gpu-hours", budget_gpu_hours, preset == "budget"), ("--mfu", mfu, preset != "smoke"),
+        ("--gpu", gpu, preset != "smoke")) if value is not None and not used]
+    if rdzv_endpoint is not None and nnodes == 1:
+        ignored.append("--rdzv-endpoint is ignored with --nnodes 1: a single node runs its DDP probes under "
+                       "torchrun --standalone")
     plan = probe_plan.make_plan(preset, n_devices=n_devices, budget_gpu_hours=budget_gpu_hours,
                                 peak_flops_per_s=peak, mfu_prior=prior, data=data, data_vocab_size=vocab_size,
                                 seed=seed, nnodes=nnodes)
@@ -87,7 +93,7 @@ def calibrate(
         from planner.calibrate_results import RUNS, WORK
 
         calibrate_run.check_resume(plan.specs(), out / RUNS, out / WORK, where=f"--out {out}")
-    for w in plan.warnings + calibrate_run.data_warnings(plan.specs()):
+    for w in ignored + plan.warnings + calibrate_run.data_warnings(plan.specs()):  # raises first if data is bad
         warn(w)
     for note in plan.notes:
         stderr_console().print(f"note: {note}", markup=False)
@@ -153,10 +159,33 @@ def _check_flags(*, gpus: int | None, budget_gpu_hours: float | None, mfu: float
             raise UsageError(message, hint=hint)
 
 
+def _check_out(out: str) -> Path:
+    """--out as a Path; an empty string is refused (Path('') would silently be the current directory)."""
+    from planner.errors import UsageError
+
+    if not out.strip():
+        raise UsageError("--out: empty: --out names the results directory",
+                         hint="give a directory, e.g. --out calibration/ (the default)")
+    return Path(out)
+
+
+def _check_endpoint(endpoint: str) -> None:
+    """--rdzv-endpoint for several nodes: HOST:PORT with a port of 1-65535 (torchrun would fail on every probe)."""
+    from planner.errors import UsageError
+
+    host, sep, port = endpoint.rpartition(":")
+    if not (sep and host.strip() and port.isdigit() and 0 < int(port) < 65536):
+        raise UsageError(f"--rdzv-endpoint: expected HOST:PORT of node 0, got {endpoint!r}",
+                         hint="e.g. --rdzv-endpoint node0:29500 (under SLURM, the first host of $SLURM_JOB_NODELIST)")
+
+
 def _check_data(data: str) -> None:
     """A --data path must exist before anything is planned (stdlib and synthetic:... are not paths)."""
-    from planner.errors import ConfigError
+    from planner.errors import ConfigError, UsageError
 
+    if not data.strip():  # Path('') is the current directory: it would be read as a text corpus
+        raise UsageError("--data: empty",
+                         hint="give stdlib, synthetic:zipf, a directory of text files, or a .jsonl, .bin or .npy file")
     if data == "stdlib" or data.startswith("synthetic:") or Path(data).expanduser().exists():
         return
     raise ConfigError(f"--data {data}: no such file or directory",

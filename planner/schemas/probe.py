@@ -184,8 +184,16 @@ class ProbePlan(Strict):
     data: str
     probes: list[PlannedProbe]
     total_flops: float
-    total_device_hours: float
+    total_device_hours: float = Field(
+        description="busy GPU-hours (CPU core-hours): each probe's wall clock x its devices, summed; "
+                    "what budget_device_hours caps")
     wall_clock_s: float = Field(description="makespan of the longest-first packed schedule")
+    allocated_device_hours: float | None = Field(
+        default=None, description="wall_clock_s x every device of every node: what holding the allocation for "
+                                  "the whole schedule costs (>= total_device_hours; idle devices included)")
+    budget_constrains: Literal["busy"] | None = Field(
+        default=None, description="which GPU-hours budget_device_hours caps: busy (total_device_hours); "
+                                  "a warning says when allocated_device_hours exceeds the budget")
     span: float = Field(description="largest / smallest ladder size (total parameters)")
     warnings: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)

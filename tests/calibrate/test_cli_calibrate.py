@@ -294,3 +294,46 @@ def test_log_progress_prints_running_probes_periodically(capsys):
         show([row])
         show([row])
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- busy and allocated GPU-hours
+
+
+def test_single_and_multi_node_plans_report_busy_and_allocated_gpu_hours():
+    """Audit: one node reported 8 busy GPU-h while its 1.22 h on 8 GPUs allocates 9.8; two nodes counted the
+    whole allocation. Both now report both, say the budget caps busy hours, and warn past the budget."""
+    from planner import probe_plan as pp
+
+    one = pp.plan_budget(8, 8.0, 989.4e12, 0.40)
+    assert one.total_device_hours <= 8.0 + 1e-9 and one.budget_constrains == "busy"
+    assert one.allocated_device_hours == pytest.approx(one.wall_clock_s * 8 / 3600)
+    assert one.allocated_device_hours > 8.0  # GPUs idle while the longest probes finish
+    [w] = [w for w in one.warnings if "allocates" in w]
+    assert f"allocates {one.allocated_device_hours:.3g} GPU-hours (8 GPUs x" in w and "above the 8 GPU-hour" in w
+    two = pp.plan_budget(8, 8.0, 989.4e12, 0.40, nnodes=2)
+    assert two.allocated_device_hours == pytest.approx(two.wall_clock_s * 16 / 3600)
+    assert two.allocated_device_hours == pytest.approx(two.total_device_hours)  # serial probes over all 16
+    assert sum("budget" in w and "GPU-hour" in w for w in two.warnings) == 1  # one warning, not two
+    single = pp.plan_budget(1, 2.0, 989.4e12, 0.40)  # one GPU: nothing idles, nothing to warn about
+    assert single.allocated_device_hours == pytest.approx(single.total_device_hours)
+    assert not [w for w in single.warnings if "GPU-hour budget" in w]
+    smoke = pp.plan_smoke(n_cores=2)
+    assert smoke.budget_constrains is None and smoke.allocated_device_hours == pytest.approx(smoke.wall_clock_s / 1800)
+
+
+def test_dry_run_json_and_table_show_both_gpu_hour_figures(cli):
+    r = cli("calibrate", "--dry-run", "--json", "--gpus", "8", "--budget-gpu-hours", "8")
+    assert r.code == 0, r.stderr
+    plan = r.json
+    assert plan["total_device_hours"] <= 8.0 + 1e-9  # kept: busy GPU-hours, what the budget caps
+    assert plan["budget_device_hours"] == 8.0 and plan["budget_constrains"] == "busy"
+    assert plan["allocated_device_hours"] == pytest.approx(plan["wall_clock_s"] * 8 / 3600)
+    assert "warning: the plan allocates" in r.stderr
+    table = cli("calibrate", "--dry-run", "--gpus", "8", "--budget-gpu-hours", "8")
+    lines = table.stdout.splitlines()
+    assert lines[1].startswith(f"{lines[1].split()[0]} FLOPs, 8 GPU-h busy, ")
+    from planner.units import duration
+
+    wall = duration(plan["wall_clock_s"])
+    assert f"{plan['allocated_device_hours']:.3g} GPU-h allocated (8 x ~{wall} wall)" in lines[1]
+    assert lines[2].startswith("budget 8 GPU-h caps busy GPU-h; ladder span")

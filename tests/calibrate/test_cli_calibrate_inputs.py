@@ -75,3 +75,83 @@ def test_unreadable_or_too_wide_data_stops_before_any_probe(cli, tmp_path):
     assert_one_error(r, 3)
     assert "token ids reach 999" in r.stderr and "--vocab-size" in r.stderr
     assert cli(*SMOKE, "--data", str(tokens), "--vocab-size", "1000").code == 0
+
+
+# ----------------------------------------------------------------------------- new-user audit regressions
+
+
+def test_a_given_vocab_size_is_checked_against_the_token_ids(cli, tmp_path):
+    """Defect: --vocab-size skipped the data check (ids to 65258 planned with a vocabulary of 100)."""
+    import numpy as np
+
+    tokens = tmp_path / "ok.bin"
+    np.array([1, 2, 65258] * 10_000, dtype=np.uint16).tofile(tokens)
+    for base in (SMOKE, GPU):
+        r = cli(*base, "--data", str(tokens), "--vocab-size", "100")
+        assert_one_error(r, 3)
+        assert f"--data {tokens}: token ids reach 65258, beyond --vocab-size 100" in r.stderr
+        assert "hint: give --vocab-size at least" in r.stderr
+    assert cli(*SMOKE, "--json", "--data", str(tokens), "--vocab-size", "65259").code == 0
+
+
+def test_malformed_token_arrays_and_jsonl_text_are_data_errors(cli, tmp_path):
+    import json
+
+    import numpy as np
+
+    np.save(tmp_path / "neg.npy", np.array([5, -2, 3] * 10_000, dtype=np.int64))
+    np.save(tmp_path / "float.npy", np.array([1.0, 2.0, 3.0] * 10_000))
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"text": "hello " * 50}) + "\n" + json.dumps({"text": 5}) + "\n")
+    for name, needle in (("neg.npy", "neg.npy: token 1 is -2: token ids must be 0 or more"),
+                         ("float.npy", "expected a 1-D integer token array, got float64"),
+                         ("bad.jsonl", "bad.jsonl:2: field 'text' is int 5, not a string")):
+        for vocab in ((), ("--vocab-size", "100")):
+            r = cli(*SMOKE, "--data", str(tmp_path / name), *vocab)
+            assert_one_error(r, 3)
+            assert needle in r.stderr
+
+
+def test_unknown_gpu_profile_is_refused_and_an_ignored_one_warned(cli):
+    """Defect: `calibrate --dry-run --gpu nope` planned the CPU smoke preset and exited 0."""
+    for base in (SMOKE, ("calibrate", "--dry-run"), GPU):
+        r = cli(*base, "--gpu", "nope")
+        assert_one_error(r, 3)
+        assert "unknown hardware profile 'nope'" in r.stderr
+    r = cli(*SMOKE, "--json", "--data", "synthetic:zipf", "--gpu", "a100-sxm4-80gb")
+    assert r.code == 0 and "warning: --gpu is ignored by --preset smoke" in r.stderr
+    r = cli(*GPU, "--json", "--gpu", "a100-sxm4-80gb")
+    assert r.code == 0 and "--gpu is ignored" not in r.stderr
+    assert r.json["peak_flops_per_s"] == pytest.approx(312e12, rel=0.05)
+
+
+def test_rdzv_endpoint_is_warned_on_one_node_and_checked_on_several(cli):
+    r = cli(*SMOKE, "--json", "--data", "synthetic:zipf", "--rdzv-endpoint", "bogus")
+    assert r.code == 0 and "warning: --rdzv-endpoint is ignored with --nnodes 1" in r.stderr
+    multi = (*GPU, "--gpus", "8", "--nnodes", "2")
+    for bad in ("bogus", "host:", ":29500", "host:0", "host:70000", "host:port"):
+        r = cli(*multi, "--rdzv-endpoint", bad)
+        assert_one_error(r, 2)
+        assert f"--rdzv-endpoint: expected HOST:PORT of node 0, got {bad!r}" in r.stderr
+    r = cli(*multi, "--json", "--rdzv-endpoint", "node0:29500")
+    assert r.code == 0 and "--rdzv-endpoint" not in r.stderr
+
+
+@pytest.mark.parametrize("flag, value", [("--data", ""), ("--data", "  "), ("--out", ""), ("--out", " ")])
+def test_empty_data_or_out_is_a_usage_error(cli, flag, value, tmp_path, monkeypatch):
+    """Defect: --data '' read the current directory as a text corpus; --out '' was accepted."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a corpus\n")
+    r = cli(*SMOKE, flag, value)
+    assert_one_error(r, 2)
+    assert f"error: {flag}: empty" in r.stderr
+
+
+def test_ignored_flag_warnings_do_not_precede_an_error(cli, tmp_path):
+    """Data refused at plan time still prints exactly one error and one hint, not the flag warnings first."""
+    import numpy as np
+
+    tokens = tmp_path / "wide.bin"
+    np.arange(1000, dtype=np.uint16).tofile(tokens)
+    r = cli(*SMOKE, "--mfu", "0.5", "--gpu", "a100-sxm4-80gb", "--rdzv-endpoint", "h:1", "--data", str(tokens))
+    assert_one_error(r, 3)
+    assert "token ids reach 999" in r.stderr

@@ -117,3 +117,39 @@ def test_epoch_warning():
     assert data.epoch_warning(4000, src) is None
     msg = data.epoch_warning(5000, src)
     assert msg and "5.0 epochs" in msg
+
+
+def test_a_given_vocabulary_is_checked_not_trusted(tmp_path):
+    """--vocab-size below the largest id would index past every probe's embedding (audit: 65258 vs 100)."""
+    p = tmp_path / "train.bin"
+    np.array([1, 2, 65258] * 1000, dtype=np.uint16).tofile(p)
+    with pytest.raises(data.VocabularyError, match="token ids reach 65258, beyond --vocab-size 100"):
+        data.load(str(p), vocab_size=100)
+    assert data.load(str(p), vocab_size=65259).vocab_size == 65259
+    assert data.load(str(p), vocab_size=65259 + 64).vocab_size == 65259 + 64  # padding is fine
+
+
+def test_negative_or_non_integer_token_arrays_are_refused(tmp_path):
+    np.save(tmp_path / "neg.npy", np.array([1, -2, 3] * 1000, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"neg.npy: token 1 is -2: token ids must be 0 or more"):
+        data.load(str(tmp_path / "neg.npy"), vocab_size=100)
+    with pytest.raises(ValueError, match="token ids must be 0 or more"):
+        data.load(str(tmp_path / "neg.npy"))
+    np.save(tmp_path / "float.npy", np.array([1.0, 2.0, 3.0] * 1000))
+    with pytest.raises(ValueError, match="1-D integer token array, got float64"):
+        data.load(str(tmp_path / "float.npy"))
+
+
+@pytest.mark.parametrize("line, needle", [
+    ('{"text": 5}', r":2: field 'text' is int 5, not a string"),
+    ('{"text": null}', r":2: field 'text' is NoneType null, not a string"),
+    ('{"text": ["a"]}', r":2: field 'text' is list"),
+    ("[1, 2]", r":2: a JSON list, not an object with a 'text' field"),
+    ("7", r":2: a JSON int, not an object"),
+    ("{bad", r":2: not a JSON line"),
+])
+def test_jsonl_lines_that_are_not_text_name_file_and_line(tmp_path, line, needle):
+    p = tmp_path / "docs.jsonl"
+    p.write_text(json.dumps({"text": "fine"}) + "\n" + line + "\n")
+    with pytest.raises(ValueError, match=f"docs.jsonl{needle}"):
+        data.load(str(p))
