@@ -106,14 +106,19 @@ def report_markdown(w: Written, results: list[ProbeResult], plan: ProbePlan | No
     return "\n".join(lines) + "\n"
 
 
+def _allocated(plan) -> str:
+    alloc = plan.allocated_device_hours
+    return "" if alloc is None else f" ({alloc:.3g} allocated: the schedule's wall clock x every device)"
+
+
 def _plan_section(plan, results, w: Written) -> list[str]:
     out = ["## Plan and probes", ""]
     if plan is not None:
         out.append(f"- preset **{plan.preset}** on {plan.n_devices} {plan.device} device(s), data `{plan.data}`: "
                    f"{len(plan.probes)} probes ({sum(p.spec.kind == 'ladder' for p in plan.probes)} ladder sizes, "
                    f"{sum(p.spec.kind == 'cbs' for p in plan.probes)} CBS batch sizes), "
-                   f"{plan.total_device_hours:.3g} device-hours planned busy ({plan.allocated_device_hours:.3g} "
-                   f"allocated: the schedule's wall clock x every device), ladder span {plan.span:.1f}x")
+                   f"{plan.total_device_hours:.3g} device-hours planned busy{_allocated(plan)}, "
+                   f"ladder span {plan.span:.1f}x")
     out.append(f"- results: {w.n_ok} runs/branches finished, {w.n_failed} failed")
     for r in sorted((r for r in results if r.status == "failed"), key=lambda r: r.id):
         out.append(f"  - `{r.id}` failed: {' '.join(str(r.reason).split())[:200]}")
