@@ -36,6 +36,7 @@ def test_user_profiles_dir_shadows_builtin(tmp_path, monkeypatch):
     user = tmp_path / "laws"
     user.mkdir()
     text = (profiles.builtin_dir() / "laws" / "sardana-2024.yaml").read_text().replace("E: 1.69", "E: 1.5")
+    text = text.replace("name: sardana-2024", "name: besiroglu-2024")  # found by name: must carry that name
     (user / "besiroglu-2024.yaml").write_text(text)
     monkeypatch.setenv("PLANNER_PROFILES_DIR", str(tmp_path))
     assert resolve.load_law("besiroglu-2024").profile.constants.E == 1.5
