@@ -156,6 +156,15 @@ class _Ctx:
                     recipe=o.state_recipe)  # fmt: skip
 
 
+LONG_CONTEXT_FRACTION = 0.10  # attention FLOPs beyond this share of 6N: the 6N-MFU priors no longer apply as is
+
+
+def attention_flops_factor(shape: TransformerShape, n_params: float) -> float:
+    """(6N + 12·n_layers·d_model·seq_len)/6N: training FLOPs per token with attention's score and value matmuls
+    (PaLM App. B; hardware.md §7.4) over the 6N that the wall-clock and the MFU priors count."""
+    return 1.0 + 12.0 * shape.n_layers * shape.d_model * shape.seq_len / (6.0 * n_params)
+
+
 def training_wall_clock_s(n_params: float, n_tokens: float, n_gpus: int, peak_flops_per_s: float, mfu: float) -> float:
     """wall_clock_s = 6·N·D/(n_gpus·peak·MFU) (Kaplan et al. 2020 C = 6ND; hardware.md §7.4); N total params."""
     return 6.0 * n_params * n_tokens / (n_gpus * peak_flops_per_s * mfu)
@@ -475,6 +484,21 @@ def _warnings(ctx: _Ctx, layout: _Layout, batch_tokens: float, overhead: float |
         )
     if layout.pp > 1:
         notes.append(f"pipeline parallel {layout.pp}: bubbles lower MFU unless micro-batches per step >> {layout.pp}")
+    cap = ctx.opt.max_gpus
+    if (cap is not None and ctx.opt.n_gpus is None and ctx.opt.deadline_s is None and layout.n_gpus < cap
+            and layout.dp < ctx.batch_seq):
+        notes.append(
+            f"--max-gpus {cap}: planned on {layout.n_gpus} GPUs, the most at or under the cap whose {layout.dp} "
+            f"data-parallel ranks divide the batch of {ctx.batch_seq} sequences (the batch stays as planned); "
+            f"--gpus {cap} uses exactly {cap} and rounds the batch to their ranks")
+    s = ctx.shape
+    factor = attention_flops_factor(s, ctx.n_params)
+    if factor - 1.0 > LONG_CONTEXT_FRACTION:
+        notes.append(
+            f"attention FLOPs: at seq_len {s.seq_len}, d_model {s.d_model}, {s.n_layers} layers, attention adds "
+            f"{factor - 1.0:.0%} to the 6N FLOPs per token the wall-clock counts; the MFU priors come from runs where "
+            f"that share was small, so time, GPU-hours and cost may be ~{factor:.2f}x higher unless --mfu was "
+            "measured at this shape and context")
     return tuple(notes)
 
 

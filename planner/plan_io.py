@@ -74,6 +74,11 @@ def inputs(loaded: LoadedPlan, confidence: float | None):
     hardware = _profile(loaded, "training.gpu", plan.training.gpu, resolve.load_hardware).profile
     cbs = _profile(loaded, "laws.batch", plan.laws.batch, resolve.load_cbs_law).profile
     b_opt = resolve.load_batch_law(resolve.B_OPT_LAW).profile
+    if plan.training.dtype not in resolve.TRAINING_DTYPES:
+        have = ", ".join(resolve.training_dtypes(hardware)) or "none"
+        raise ConfigError(f"{loaded.path}:{loaded.line('training.dtype')}: training.dtype: {plan.training.dtype} is not "
+                          f"a training dtype (int8 and int4 peaks are for inference)",
+                          hint=f"{hardware.name} trains in: {have}")
     try:
         hardware.peak_flops_per_s(plan.training.dtype)
     except KeyError as exc:

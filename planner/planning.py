@@ -26,6 +26,7 @@ from planner.schemas.recommend import (
     CostBreakdown,
     Intervals,
     LawIdentity,
+    ProfileRef,
     RecommendRequest,
     RecommendResult,
 )
@@ -183,11 +184,13 @@ def recommend(
     identity: LawIdentity,
     samples: list[list[float]] | None = None,
     min_tokens: float = 1.0,
+    law_ref: ProfileRef | None = None,
 ) -> RecommendResult:
     """Solve the request under one law; add 5/50/95% bands when the law carries bootstrap samples.
 
     min_tokens: the fewest training tokens a run can have (one step of the batch); a recommendation below it,
-    or below MIN_PARAMS parameters, raises InfeasibleError.
+    or below MIN_PARAMS parameters, raises InfeasibleError. law_ref: the law's file, named in the assumptions when
+    it is a user's.
     """
     d_eff = effective_tokens(request)
     sol = solve(request, p, d_eff)
@@ -232,7 +235,7 @@ def recommend(
         cost_usd=cost_usd,
         cost_inputs=request.cost,
         intervals=bands(request, samples, d_eff) if samples else None,
-        assumptions=assumptions(request, identity, d_eff),
+        assumptions=assumptions(request, identity, d_eff, law_ref),
         warnings=warnings(sol, identity),
     )
 
@@ -269,10 +272,12 @@ def bands(request: RecommendRequest, samples: list[list[float]], d_eff: float) -
     )
 
 
-def assumptions(request: RecommendRequest, identity: LawIdentity, d_eff: float) -> list[str]:
+def assumptions(request: RecommendRequest, identity: LawIdentity, d_eff: float,
+                law_ref: ProfileRef | None = None) -> list[str]:
+    where = f"{identity.path}, " if law_ref is not None and not law_ref.builtin else ""
     out = [
         (f"loss law {identity.name}: L = E + A/N^alpha + B/D^beta with E={identity.E:g}, A={identity.A:g}, "
-        f"B={identity.B:g}, alpha={identity.alpha:g}, beta={identity.beta:g} (sha256 {identity.sha256[:16]}…)"),
+        f"B={identity.B:g}, alpha={identity.alpha:g}, beta={identity.beta:g} ({where}sha256 {identity.sha256[:16]}…)"),
         (f"N counts {identity.params_counted.replace('_', '-')} parameters, as the law was fitted; "
         "FLOPs = 6·N·D for training + 2·N per inference token (Kaplan et al. 2020; Sardana et al. 2024)"),
     ]
@@ -284,6 +289,9 @@ def assumptions(request: RecommendRequest, identity: LawIdentity, d_eff: float) 
         )
     if identity.uncertainty:
         out.append(f"uncertainty: {identity.uncertainty}")
+    else:
+        out.append(f"uncertainty: none available for law {identity.name} (its profile gives no standard errors, "
+                   "intervals or bootstrap draws), so no bands: the constants' error is unknown, not zero")
     inf = request.inference
     if inf.split_assumed and request.objective == "cost":
         out.append(
@@ -293,9 +301,11 @@ def assumptions(request: RecommendRequest, identity: LawIdentity, d_eff: float) 
     if request.objective == "cost":
         c = request.cost
         assert c is not None
+        train_gpu = c.train_gpu if c.train_gpu_profile is None else c.train_gpu_profile.label
+        inference_gpu = c.inference_gpu if c.inference_gpu_profile is None else c.inference_gpu_profile.label
         out.append(
-            f"training on {c.train_gpu} {c.train_dtype} ({c.train_peak_flops_per_s / 1e12:g} TFLOP/s dense) at "
-            f"MFU {c.train_mfu:.3g}, ${c.train_price_usd_per_hour:g}/GPU-h; inference on {c.inference_gpu} "
+            f"training on {train_gpu} {c.train_dtype} ({c.train_peak_flops_per_s / 1e12:g} TFLOP/s dense) at "
+            f"MFU {c.train_mfu:.3g}, ${c.train_price_usd_per_hour:g}/GPU-h; inference on {inference_gpu} "
             f"{c.inference_dtype} ({c.inference_peak_flops_per_s / 1e12:g} TFLOP/s dense), prefill MFU "
             f"{c.prefill_mfu:g}, decode MFU {c.decode_mfu:g}, ${c.inference_price_usd_per_hour:g}/GPU-h"
         )

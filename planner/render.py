@@ -15,11 +15,17 @@ CONSTANTS = ("E", "A", "B", "alpha", "beta")
 
 
 def _change(new: float, old: float) -> str:
-    """Relative change; beyond 11x either way as a factor (x12.3, x0.0021): -100.0% would hide 1/470."""
+    """Relative change; beyond 11x either way as a factor: x12.3 or x7.22e3 up, ÷12.3 or ÷1.11e18 down
+    (-100.0% would hide 1/470, and x8.97e-19 reads badly)."""
     if old == 0:
         return "—"
     ratio = new / old
-    return f"x{ratio:.3g}" if ratio >= 11 or 0 < ratio <= 1 / 11 else f"{ratio - 1:+.1%}"
+    if ratio >= 11:
+        return f"x{units.factor(ratio)}"
+    if 0 < ratio <= 1 / 11:
+        return f"÷{units.factor(1.0 / ratio)}"
+    change = f"{ratio - 1:+.1%}"
+    return "0.0%" if change in ("+0.0%", "-0.0%") else change  # the solvers' round-off carries no sign
 
 
 def _saving(fraction: float) -> str:
@@ -39,7 +45,7 @@ def recommendation(result: RecommendResult) -> Group:
     rows = [
         ("parameters", result.n_params, b.n_params, units.si),
         (f"training {unit}", result.n_tokens, b.n_tokens, units.si),
-        (f"{unit} per parameter", result.tokens_per_param, b.n_tokens / b.n_params, lambda v: f"{v:.1f}"),
+        (f"{unit} per parameter", result.tokens_per_param, b.n_tokens / b.n_params, units.ratio),
         ("training FLOPs", result.train_flops, b.train_flops, units.sci),
         ("inference FLOPs", result.inference_flops, b.inference_flops, units.sci),
         ("lifetime FLOPs", result.total_flops, b.total_flops, units.sci),
@@ -76,20 +82,21 @@ def training(result: RecommendResult) -> Table:
     table.add_column("")
     rows = [
         ("global batch", (f"{units.si(result.batch_size_tokens)} {unit} = {result.batch_size_sequences} x "
-                         f"{g.shape['seq_len']} sequences, {b.n_steps:,} steps")),
+                         f"{g.shape['seq_len']} sequences, {units.plural(b.n_steps, 'step')}")),
         ("critical batch (CBS)", (f"{units.si(result.critical_batch_tokens)} {unit} ({b.critical_batch_definition}); "
                                  f"McCandlish B_crit {bcrit}, B_opt {units.si(b.b_opt_tokens)}")),
-        ("learning rate", f"{result.learning_rate:.3g} peak, warmup {b.warmup_steps:,} steps ({units.si(b.warmup_tokens)} {unit})"),
-        ("Adam beta2 / EWA decay", f"{result.adam_beta2:.4g} / {result.ewa_decay:.5g}"),
+        ("learning rate", (f"{units.num(result.learning_rate)} peak, warmup {units.plural(b.warmup_steps, 'step')} "
+                           f"({units.si(b.warmup_tokens)} {unit})")),
+        ("Adam beta2 / EWA decay", f"{units.near_one(result.adam_beta2)} / {units.near_one(result.ewa_decay)}"),
         ("schedule", f"{result.schedule}: {b.schedule_reason}"),
-        ("GPUs", (f"{result.n_gpus:,} ({g.n_nodes:,} nodes): data {par.data} x tensor {par.tensor} x pipeline "
+        ("GPUs", (f"{result.n_gpus:,} ({units.plural(g.n_nodes, 'node')}): data {par.data} x tensor {par.tensor} x pipeline "
                  f"{par.pipeline}; ZeRO-{par.zero_stage}; micro-batch {par.micro_batch}, grad. accumulation {par.grad_accum}")),
         ("memory per GPU", (f"{result.memory_per_gpu_gib:.1f} GiB of {g.memory.usable_gib:.1f} usable "
                            f"(weights {g.memory.weights_gib:.1f}, grads {g.memory.gradients_gib:.1f}, optimizer "
                            f"{g.memory.optimizer_gib:.1f}, activations {g.memory.activations_gib:.1f}, logits "
                            f"{g.memory.logits_gib:.1f}; recompute {g.recompute})")),
-        ("wall-clock", f"{units.duration(result.wall_clock_s)} at MFU {g.mfu:.3g}"),
-        ("GPU-hours", f"{result.gpu_hours:,.0f}"),
+        ("wall-clock", f"{units.duration(result.wall_clock_s)} at MFU {units.num(g.mfu)}"),
+        ("GPU-hours", units.amount(result.gpu_hours)),
         ("training cost", "no price known (give --train-price)" if g.cost_usd is None
          else f"{units.usd(g.cost_usd)} at ${g.price_usd_per_hour:g}/GPU-h"),
     ]
@@ -112,7 +119,7 @@ def tradeoff(result: RecommendResult) -> Table:
     for row in result.tradeoff or []:
         mark = " *" if row.n_gpus == result.n_gpus else ""
         table.add_row(f"{row.n_gpus:,}{mark}", units.si(row.batch_tokens), units.duration(row.wall_clock_s),
-                      f"{row.gpu_hours:,.0f}", "—" if row.cost_usd is None else units.usd(row.cost_usd),
+                      units.amount(row.gpu_hours), "—" if row.cost_usd is None else units.usd(row.cost_usd),
                       "n/a" if row.token_overhead_fraction is None else units.percent(row.token_overhead_fraction))
     return table
 
@@ -132,7 +139,7 @@ def bands(result: RecommendResult) -> Table:
         (f"training {result.law.d_unit}", iv.n_tokens, units.si),
         ("training FLOPs", iv.train_flops, units.sci),
         ("lifetime FLOPs", iv.total_flops, units.sci),
-        ("GPU-hours", iv.gpu_hours, lambda v: f"{v:,.0f}"),
+        ("GPU-hours", iv.gpu_hours, units.amount),
         ("training cost", iv.cost_usd, units.usd),
     ):
         if band is not None:

@@ -30,11 +30,15 @@ from planner.schemas.recommend import (
     FittedRange,
     InferenceDemand,
     LawIdentity,
+    ProfileRef,
     RecommendRequest,
 )
 
 DEFAULT_TRAIN_DTYPE = "bf16"
 DEFAULT_INFERENCE_DTYPE = "fp8"  # Sardana et al.'s cost_optimal.py serves on H100 FP8
+# Dtypes a model trains in (mixed precision with these matmuls). int8/int4 are inference-only: an H100's int8
+# 1978.9 TOPS as a "training peak" halved the wall-clock while the memory plan stayed bf16.
+TRAINING_DTYPES = ("bf16", "fp16", "fp8", "tf32", "fp32")
 FP8_SPEEDUP = 1.3  # FP8 training throughput over BF16 (hardware.md §6: default 1.3x, range 1.1-1.6x)
 DEFAULT_SEQ_LEN = 4096  # Llama-like defaults, for laws that record nothing about the runs they were fitted on
 DEFAULT_VOCAB_SIZE = 32000
@@ -103,8 +107,8 @@ def recommend_request(flags: RecommendFlags) -> RecommendRequest:
         stray = [_flag(n) for n in COST_FLAGS if getattr(flags, n) is not None]
         if stray:
             raise UsageError(
-                f"{', '.join(stray)} only apply to --objective cost",
-                hint="add --objective cost, or drop those flags",
+                f"{', '.join(stray)} only {'applies' if len(stray) == 1 else 'apply'} to --objective cost",
+                hint=f"add --objective cost, or drop {'that flag' if len(stray) == 1 else 'those flags'}",
             )
     check_counts(flags)
     check_names(flags)
@@ -219,10 +223,12 @@ def inference_demand(flags: RecommendFlags) -> InferenceDemand:
 
 def cost_inputs(flags: RecommendFlags) -> CostInputs:
     """Resolve accelerators, dtypes, MFUs and prices; profile values fill what the flags leave out."""
-    train = load_hardware(training_gpu_name(flags)).profile
-    serve = load_hardware(_first(flags.inference_gpu, DEFAULT_GPU)).profile
+    train_loaded = load_hardware(training_gpu_name(flags))
+    serve_loaded = load_hardware(_first(flags.inference_gpu, DEFAULT_GPU))
+    train, serve = train_loaded.profile, serve_loaded.profile
     train_dtype = _first(flags.train_dtype, DEFAULT_TRAIN_DTYPE)
     inference_dtype = _first(flags.inference_dtype, DEFAULT_INFERENCE_DTYPE)
+    training_peak(train, train_dtype)
     train_price = _price(flags.train_price, train, "--train-price")
     serve_price = _price(flags.inference_price, serve, "--inference-price")
     return CostInputs(
@@ -237,6 +243,8 @@ def cost_inputs(flags: RecommendFlags) -> CostInputs:
         decode_mfu=units.check_fraction(_or(flags.decode_mfu, DEFAULT_DECODE_MFU), "--decode-mfu"),
         train_price_usd_per_hour=train_price,
         inference_price_usd_per_hour=serve_price,
+        train_gpu_profile=profile_ref(train_loaded),
+        inference_gpu_profile=profile_ref(serve_loaded),
     )
 
 
@@ -290,9 +298,10 @@ def training_options(flags: RecommendFlags, identity: LawIdentity | None = None,
         raise UsageError("--gpus and --deadline conflict", hint="fix the GPU count, or the deadline, not both")
     if flags.max_gpus is not None and flags.gpus is not None:
         raise UsageError("--gpus and --max-gpus conflict", hint="--max-gpus caps the automatic GPU count")
-    hardware = load_hardware(training_gpu_name(flags)).profile
+    hardware_loaded = load_hardware(training_gpu_name(flags))
+    hardware = hardware_loaded.profile
     dtype = _first(flags.train_dtype, DEFAULT_TRAIN_DTYPE)
-    peak(hardware, dtype, "--train-dtype")
+    training_peak(hardware, dtype)
     mfu, mfu_source = training_mfu(flags, hardware, dtype)
     if _first(flags.mfu, flags.train_mfu) is None and mfu_source is None:
         mfu = None  # the plan reads the profile's prior itself (and says so)
@@ -318,11 +327,13 @@ def training_options(flags: RecommendFlags, identity: LawIdentity | None = None,
         price_usd_per_hour=price,
         unit=unit,
     )
-    cbs_law = load_cbs_law(flags.batch_law).profile
+    cbs_loaded = load_cbs_law(flags.batch_law)
+    b_opt_loaded = load_batch_law(B_OPT_LAW)
+    cbs_law = cbs_loaded.profile
     return TrainingOptions(
         hardware=hardware,
         cbs_law=cbs_law,
-        b_opt_law=load_batch_law(B_OPT_LAW).profile,
+        b_opt_law=b_opt_loaded.profile,
         dtype=dtype,
         mfu=mfu,
         mfu_source=mfu_source,
@@ -333,7 +344,20 @@ def training_options(flags: RecommendFlags, identity: LawIdentity | None = None,
         cbs_law_flags=tuple(law_flags(cbs_law)),
         notes=notes,
         warnings=tuple(_d_units_mismatch(cbs_law, identity)),
+        hardware_ref=profile_ref(hardware_loaded),
+        cbs_law_ref=profile_ref(cbs_loaded),
+        b_opt_law_ref=profile_ref(b_opt_loaded),
     )
+
+
+def profile_ref(loaded: profiles.Loaded) -> ProfileRef:
+    """Name, sha256 and path of a loaded profile; builtin when the file is one the package ships."""
+    path = Path(loaded.path).resolve()
+    try:
+        builtin = path.is_relative_to(profiles.builtin_dir().resolve())
+    except ConfigError:
+        builtin = False
+    return ProfileRef(name=loaded.profile.name, sha256=loaded.sha256, path=str(loaded.path), builtin=builtin)
 
 
 def _d_units_mismatch(cbs_law, identity: LawIdentity | None) -> list[str]:
@@ -399,6 +423,24 @@ def _price(flag_value: float | None, profile: HardwareProfile, flag: str) -> flo
     return profile.price_usd_per_hour
 
 
+def training_dtypes(profile: HardwareProfile) -> list[str]:
+    """The training dtypes (TRAINING_DTYPES) this accelerator has a dense peak for, in the profile's order."""
+    return [k for k, v in profile.peak_tflops_dense.items() if v is not None and k in TRAINING_DTYPES]
+
+
+def training_peak(profile: HardwareProfile, dtype: str, flag: str = "--train-dtype") -> float:
+    """Dense peak of a training dtype; an inference-only dtype (int8, int4) is a usage error listing the
+    training dtypes the accelerator has."""
+    if dtype not in TRAINING_DTYPES:
+        have = ", ".join(training_dtypes(profile)) or "none"
+        raise UsageError(
+            f"{flag}: {dtype} is not a training dtype (models train in {', '.join(TRAINING_DTYPES)}; int8 and int4 "
+            "peaks are for inference)",
+            hint=f"{profile.name} trains in: {have}; e.g. {flag} bf16 (--inference-dtype takes int8)",
+        )
+    return peak(profile, dtype, flag)
+
+
 def peak(profile: HardwareProfile, dtype: str, flag: str) -> float:
     """Dense peak FLOP/s of a dtype, or a usage error listing the dtypes the device has."""
     try:
@@ -437,7 +479,7 @@ def law_identity(loaded: profiles.Loaded[LawProfile]) -> LawIdentity:
         alpha=c.alpha,
         beta=c.beta,
         params_counted=p.units.params,
-        uncertainty=_uncertainty_note(p),
+        uncertainty=_uncertainty_note(loaded),
         units=None if published_units(p) else p.units,
         dataset=None if published_units(p) else p.dataset,
         flags=law_flags(p) or None,
@@ -582,16 +624,33 @@ def _batch_law_seq_len(flags: RecommendFlags, identity: LawIdentity) -> int | No
     return cbs.sequence_length if same and cbs.output_unit == "sequences" else None
 
 
-def _uncertainty_note(p: LawProfile) -> str | None:
+def _own_fit(p: LawProfile) -> bool:
+    """A law written by `planner fit --write-law` or `planner calibrate` (its provenance names the fit's input)."""
+    prov = p.provenance or {}
+    return "input_sha256" in prov or "fitter" in prov
+
+
+def _uncertainty_note(loaded: profiles.Loaded[LawProfile]) -> str | None:
+    """Where the law's uncertainty comes from (a fit's own bootstrap, or the profile's uncertainty.method), and
+    whether it gives bands; None when the profile has none (the assumptions then say so)."""
+    p = loaded.profile
     unc = p.uncertainty
-    if unc is None:
+    if unc is None or not (unc.samples or unc.standard_errors or unc.intervals_95 or unc.covariance_log):
         return None
+    method = unc.method or "method not stated"
+    origin = f"this fit's bootstrap: {method}" if _own_fit(p) else method
     if unc.samples:
-        return f"{len(unc.samples)} bootstrap draws ({unc.method or 'method not stated'}): bands below"
-    known = [k for k, v in (("standard errors", unc.standard_errors), ("95% intervals", unc.intervals_95)) if v]
-    return (f"published {' and '.join(known)} of the constants (`planner laws show {p.name}`), but no bootstrap "
-            "draws or covariance, so no bands on the recommendation (the constants are strongly correlated; "
-            "`planner fit --bootstrap --write-law` makes a law that has them)")
+        return f"{len(unc.samples)} bootstrap draws ({origin}): bands below"
+    known = [k for k, v in (("standard errors", unc.standard_errors), ("95% intervals", unc.intervals_95),
+                            ("a covariance", unc.covariance_log)) if v]
+    if _own_fit(p):
+        why = ("the fit wrote no draws (it does not when its bootstrap cannot identify the law: see its flags), "
+               "so no bands on the recommendation")
+    else:
+        why = ("no bootstrap draws, so no bands on the recommendation (the constants are strongly correlated; "
+               "`planner fit --bootstrap --write-law` makes a law that has them)")
+    show = p.name if profile_ref(loaded).builtin else str(loaded.path)
+    return f"{' and '.join(known)} of the constants from {origin} (`planner laws show {show}`), but {why}"
 
 
 def law_samples(profile: LawProfile) -> list[list[float]] | None:

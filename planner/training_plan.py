@@ -20,6 +20,7 @@ from planner.schemas.recommend import (
     GpuPlanDetail,
     MemoryDetail,
     Parallelism,
+    ProfileRef,
     RecommendResult,
     TradeoffRow,
 )
@@ -44,6 +45,9 @@ class TrainingOptions:
     cbs_law_flags: tuple[str, ...] = ()  # the critical-batch law's flags (e.g. a CBS falling with D)
     notes: tuple[str, ...] = ()  # assumption lines from resolving the options (e.g. where --seq-len came from)
     warnings: tuple[str, ...] = ()  # warnings from resolving them (e.g. the batch law's D units differ)
+    hardware_ref: ProfileRef | None = None  # which files were read (sha256, path), for the assumptions and JSON
+    cbs_law_ref: ProfileRef | None = None
+    b_opt_law_ref: ProfileRef | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class TrainingPlan:
     warnings: tuple[str, ...] = ()  # resolving warnings and the CBS law's flags, one line each
     planned_batch_tokens: float | None = None  # the batch the laws (or --batch-tokens) gave, where the GPU plan
     # runs another one (batch.* is then for the batch run)
+    refs: tuple[ProfileRef | None, ProfileRef | None, ProfileRef | None] = (None, None, None)  # hardware, CBS, LR
 
 
 def plan_training(n_params: float, n_tokens: float, options: TrainingOptions) -> TrainingPlan:
@@ -92,7 +97,8 @@ def plan_training(n_params: float, n_tokens: float, options: TrainingOptions) ->
     )
     flagged = tuple(f"batch law {options.cbs_law.name}: FLAG {flag}" for flag in options.cbs_law_flags)
     return TrainingPlan(shape, batch, gpus, source, options.plan, options.cbs_law_flags, options.notes,
-                        (*options.warnings, *flagged, *_shape_mismatch(shape, n_params)), planned)
+                        (*options.warnings, *flagged, *_shape_mismatch(shape, n_params)), planned,
+                        (options.hardware_ref, options.cbs_law_ref, options.b_opt_law_ref))
 
 
 def _shape_mismatch(shape: TransformerShape, n_params: float) -> tuple[str, ...]:
@@ -134,14 +140,16 @@ def attach(result: RecommendResult, plan: TrainingPlan) -> RecommendResult:
                           mccandlish_bcrit_tokens=b.mccandlish_bcrit_tokens, b_opt_tokens=b.b_opt_tokens,
                           warmup_tokens=b.warmup_tokens, warmup_steps=b.warmup_steps, n_steps=g.n_steps,
                           schedule_reason=b.schedule_reason, n_params_non_embedding=b.n_params_non_embedding,
-                          sources=list(b.sources), law_flags=list(plan.cbs_law_flags) or None),
+                          sources=list(b.sources), law_flags=list(plan.cbs_law_flags) or None,
+                          cbs_law=plan.refs[1], lr_law=plan.refs[2]),
         "gpu_plan": GpuPlanDetail(mode=g.mode, dtype=g.dtype, n_nodes=g.n_nodes, mfu=g.mfu, mfu_source=plan.mfu_source,
                                peak_flops_per_s=g.peak_flops_per_s, price_usd_per_hour=g.price_usd_per_hour,
                                recompute=str(plan.options.recompute), shape=shape_dict(plan.shape),
                                n_tokens_needed=g.n_tokens_needed,
                                token_overhead_fraction=None if g.overhead_undefined else g.token_overhead_fraction,
                                training_flops=g.training_flops, memory=MemoryDetail(**m.__dict__),
-                               cost_usd=g.cost_usd),
+                               cost_usd=g.cost_usd, hardware_profile=plan.refs[0],
+                               attention_flops_factor=gp.attention_flops_factor(plan.shape, result.n_params)),
         "intervals": _hour_bands(result, g),
         "assumptions": [*result.assumptions, *assumptions(plan)],
         "warnings": [*result.warnings, *plan.warnings, *b.warnings, *g.warnings],
@@ -183,16 +191,33 @@ def assumptions(plan: TrainingPlan) -> list[str]:
                f"planned {plan.planned_batch_tokens:.3g}: LR, beta2, EWA decay, warmup, steps and schedule are for the "
                "batch run; planned ")
     bcrit = "undefined: CBS <= 1.2·B_ref" if b.mccandlish_bcrit_tokens is None else f"{b.mccandlish_bcrit_tokens:.3g}"
+    hardware, cbs_law, lr_law = plan.refs
+    files = ""
+    if cbs_law is not None and lr_law is not None:
+        files = f"; CBS law {cbs_law.label}, B_opt and LR law {lr_law.label}"
     return [
         *plan.notes,
         (f"{ran}batch: min(CBS, B_opt) rounded down to a power of two sequences of {b.seq_len}; CBS "
         f"{b.critical_batch_tokens:.3g} {unit} ({b.critical_batch_definition}; McCandlish B_crit "
-        f"{bcrit}), B_opt {b.b_opt_tokens:.3g} {unit} (Step Law, Li et al. 2025)"),
+        f"{bcrit}), B_opt {b.b_opt_tokens:.3g} {unit} (Step Law, Li et al. 2025){files}"),
+        _penalty_assumption(plan.options, unit),
         (f"LR from the Step Law at N_non-embedding = {b.n_params_non_embedding:.3g} (sqrt-scaled below B_opt); "
         f"beta2 and EWA horizons fixed in samples from Zhang et al.'s per-batch table; warmup N {unit}"),
         (f"shape {s.n_layers} layers x d_model {s.d_model}, {s.n_heads} heads, FFN {s.d_ff}, vocab {s.vocab_size} "
         "(Llama-like, d_model/n_layers = 128) for memory and parallelism"),
-        (f"GPU plan on {g.hardware} {g.dtype}: {g.peak_flops_per_s / 1e12:g} TFLOP/s dense at MFU {g.mfu:.3g} "
+        (f"GPU plan on {g.hardware if hardware is None else hardware.label} {g.dtype}: "
+        f"{g.peak_flops_per_s / 1e12:g} TFLOP/s dense at MFU {g.mfu:.3g} "
         f"({plan.mfu_source}); wall-clock = 6·N·D_needed/(GPUs·peak·MFU), MFU held constant across GPU counts; "
         "steady state: whole runs lose 5-15% more to restarts and evals (goodput 0.85-0.95, hardware.md §6)"),
     ]
+
+
+def _penalty_assumption(options: gp.PlanOptions, unit: str) -> str:
+    """The token penalty's one free choice, B_fit (the batch the loss law's D is taken to be trained at)."""
+    if options.b_fit_tokens is not None:
+        fit = f"B_fit = {options.b_fit_tokens:.3g} {unit}, the batch the loss law's D is taken to be trained at"
+    else:
+        fit = ("B_fit = the CBS: the loss law's D is taken as trained at the CBS, so no penalty up to it (batch-laws.md "
+               "§5 item 2 has B_fit << B_crit); by Zhang's definition training at the CBS already needs ~20% more "
+               "samples than linear scaling from B_ref")
+    return f"token penalty above the CBS: D_needed = D·(1 + B/B_crit)/(1 + B_fit/B_crit) with {fit}"

@@ -241,3 +241,34 @@ def test_does_not_fit_under_a_cap_suggests_a_cap_that_fits():
     cap = int(info.value.hint.split("--max-gpus ")[1].split()[0])
     ok = plan_gpus(7e10, 1.4e12, shape, hw("h100-sxm5-80gb"), **kw, options=PlanOptions(max_gpus=cap))
     assert ok.n_gpus <= cap
+
+
+@pytest.mark.parametrize("n, seq_len, factor", [(1e9, 2048, 1.14), (1e9, 4096, 1.29), (1e9, 8192, 1.57),
+                                                (7e9, 8192, 1.32), (70e9, 4096, 1.07)])
+def test_attention_flops_factor_and_its_warning(n, seq_len, factor):
+    """(6N + 12·L·d·T)/6N with the planner's stand-in shape; past 10% of 6N the plan warns and states the factor,
+    and its wall-clock stays 6·N·D/(GPUs·peak·MFU)."""
+    from planner.gpu_plan import attention_flops_factor
+
+    shape = shape_for_params(n, 32000, seq_len)
+    assert round(attention_flops_factor(shape, n), 2) == factor
+    d = 20 * n
+    plan = plan_gpus(n, d, shape, hw("h100-sxm5-80gb"), batch_tokens=4e6, cbs_tokens=8e6,
+                     options=PlanOptions(n_gpus=1024, zero_stage=3))
+    warned = [w for w in plan.warnings if w.startswith("attention FLOPs")]
+    assert bool(warned) == (factor > 1.10)
+    if warned:
+        assert f"~{factor:.2f}x higher" in warned[0]
+    assert plan.wall_clock_s == pytest.approx(training_wall_clock_s(n, plan.n_tokens_needed, 1024, plan.peak_flops_per_s,
+                                                                    plan.mfu))
+
+
+def test_max_gpus_under_a_power_of_two_batch_explains_itself():
+    shape = shape_for_params(1e9, 32000, 4096)
+    plan = plan_gpus(1e9, 2e10, shape, hw("h100-sxm5-80gb"), batch_tokens=64 * 4096, cbs_tokens=1e7,
+                     options=PlanOptions(max_gpus=7))
+    assert plan.n_gpus == 4 and plan.batch_sequences == 64
+    assert any(w.startswith("--max-gpus 7: planned on 4 GPUs") for w in plan.warnings)
+    roomy = plan_gpus(1e9, 2e10, shape, hw("h100-sxm5-80gb"), batch_tokens=64 * 4096, cbs_tokens=1e7,
+                      options=PlanOptions(max_gpus=100))
+    assert roomy.n_gpus == 64 and not any("--max-gpus" in w for w in roomy.warnings)

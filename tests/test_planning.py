@@ -82,8 +82,11 @@ def test_change_column_turns_into_a_factor_beyond_11x():
     from planner.render import _change
 
     assert _change(2.0, 1.0) == "+100.0%" and _change(0.5, 1.0) == "-50.0%"
-    assert _change(17.6, 1.0) == "x17.6" and _change(1.99e5, 7e9) == "x2.84e-05"  # not "-100.0%"
+    assert _change(17.6, 1.0) == "x17.6" and _change(1.99e5, 7e9) == "÷3.52e4"  # not "-100.0%", nor "x2.84e-05"
     assert _change(1.0, 0.0) == "—"
+    # extremes (`recommend --params 1e3 --tokens 1e23`, `--compute 1e20 --inference-tokens 1e14`): no "e+03"/"e-19"
+    assert _change(7.22e3, 1.0) == "x7.22e3" and _change(1.0, 1.11e18) == "÷1.11e18"
+    assert _change(1.0 - 1e-13, 1.0) == "0.0%"  # the solvers' round-off, not "-0.0%"
 
 
 def test_percentile_counts_unanswered_draws_as_unbounded():

@@ -31,7 +31,7 @@ def recommend(
     law: Annotated[str, typer.Option(help="Loss-law profile name or YAML path (`planner laws list`).")] = DEFAULT_LAW,
     train_gpu: Annotated[str | None, typer.Option(help="Cost: training accelerator profile. [default: h100-sxm5-80gb]")] = None,
     inference_gpu: Annotated[str | None, typer.Option(help="Cost: serving accelerator profile. [default: h100-sxm5-80gb]")] = None,
-    train_dtype: Annotated[str | None, typer.Option(help="Training dtype (GPU plan and cost). [default: bf16]")] = None,
+    train_dtype: Annotated[str | None, typer.Option(help="Training dtype (GPU plan and cost): bf16, fp16, fp8, tf32 or fp32 (int8/int4 are inference-only). [default: bf16]")] = None,
     inference_dtype: Annotated[str | None, typer.Option(help="Cost: serving dtype. [default: fp8]")] = None,
     train_mfu: Annotated[float | None, typer.Option(help="Cost: training MFU, 0-1. [default: the GPU profile's prior]")] = None,
     prefill_mfu: Annotated[float | None, typer.Option(help="Cost: prefill MFU, 0-1. [default: 0.5]")] = None,
@@ -40,7 +40,7 @@ def recommend(
     inference_price: Annotated[float | None, typer.Option(help="Cost: USD per serving GPU-hour. [default: profile price]")] = None,
     gpu: Annotated[str | None, typer.Option(help="GPU plan: training accelerator profile (`planner hardware list`). [default: h100-sxm5-80gb]")] = None,
     gpus: Annotated[int | None, typer.Option(help="GPU plan: fix the GPU count (reports the token penalty if the batch must pass the CBS).")] = None,
-    max_gpus: Annotated[int | None, typer.Option(help="GPU plan: cap the automatic GPU count.")] = None,
+    max_gpus: Annotated[int | None, typer.Option(help="GPU plan: cap the automatic GPU count; it keeps the planned batch (a power of two sequences), so it uses the most GPUs under the cap whose data-parallel ranks divide it, e.g. 4 of 7; --gpus N uses exactly N.")] = None,
     deadline: Annotated[str | None, typer.Option(help="GPU plan: fewest GPUs that finish within a duration with its unit: 30d, 720h, 90min, 3600s, 2w.")] = None,
     mfu: Annotated[float | None, typer.Option(help="GPU plan: training MFU, 0-1. [default: the GPU profile's prior]")] = None,
     seq_len: Annotated[int | None, typer.Option(help="Sequence length in tokens. [default: the law's fitted runs', else 4096]", show_default=False)] = None,
@@ -76,7 +76,7 @@ def recommend(
     options = resolve.training_options(flags, identity, shape.notes)  # every flag is checked before the law is solved
     p = resolve.law_params(loaded.profile)
     result = planning.recommend(request, p, identity, resolve.law_samples(loaded.profile),
-                                min_tokens=resolve.min_training_tokens(flags))
+                                min_tokens=resolve.min_training_tokens(flags), law_ref=resolve.profile_ref(loaded))
     from planner import training_plan
 
     result = training_plan.attach(result, training_plan.plan_training(result.n_params, result.n_tokens, options))

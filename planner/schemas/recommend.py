@@ -14,6 +14,22 @@ DEFAULT_PREFILL_MFU = 0.5
 DEFAULT_DECODE_MFU = 0.01
 
 
+class ProfileRef(Strict):
+    """Which profile file a recommendation read: its name, the sha256 of its bytes and its path; builtin false
+    for a user's file (a path, or a name found in $PLANNER_PROFILES_DIR)."""
+
+    name: str
+    sha256: str
+    path: str
+    builtin: bool
+
+    @property
+    def label(self) -> str:
+        """'zhang-2024 (sha256 0123456789abcdef…)'; a user's file also gives its path."""
+        where = "" if self.builtin else f"{self.path}, "
+        return f"{self.name} ({where}sha256 {self.sha256[:16]}…)"
+
+
 class CostInputs(Strict):
     """What the cost objective needs; every field resolved (profile defaults filled in) before the core runs."""
 
@@ -28,6 +44,8 @@ class CostInputs(Strict):
     decode_mfu: Fraction
     train_price_usd_per_hour: PositiveFloat
     inference_price_usd_per_hour: PositiveFloat
+    train_gpu_profile: ProfileRef | None = Field(default=None, description="the training accelerator's profile")
+    inference_gpu_profile: ProfileRef | None = Field(default=None, description="the serving accelerator's profile")
 
 
 class InferenceDemand(Strict):
@@ -192,7 +210,7 @@ class TradeoffRow(Strict):
 class BatchDetail(_OmitsUnset):
     """How the batch and optimizer settings were chosen (batch-laws.md §5)."""
 
-    omit_if_none = ("law_flags",)
+    omit_if_none = ("law_flags", "cbs_law", "lr_law")
 
     critical_batch_definition: str
     mccandlish_bcrit_tokens: float | None = Field(
@@ -207,6 +225,8 @@ class BatchDetail(_OmitsUnset):
     n_params_non_embedding: float
     sources: list[str]
     law_flags: list[str] | None = Field(default=None, description="the critical-batch law's flags, when it has any")
+    cbs_law: ProfileRef | None = Field(default=None, description="the critical-batch (--batch-law) profile")
+    lr_law: ProfileRef | None = Field(default=None, description="the B_opt and learning-rate law profile (Step Law)")
 
 
 class MemoryDetail(Strict):
@@ -235,6 +255,10 @@ class GpuPlanDetail(Strict):
     training_flops: float
     memory: MemoryDetail
     cost_usd: float | None
+    hardware_profile: ProfileRef | None = Field(default=None, description="the accelerator profile the plan read")
+    attention_flops_factor: float | None = Field(
+        default=None, description="(6N + 12·n_layers·d_model·seq_len)/6N: training FLOPs per token with attention "
+        "over the 6N the wall-clock and MFU count (PaLM App. B)")
 
 
 class RecommendResult(Strict):

@@ -155,3 +155,56 @@ def test_target_loss_saving_is_not_float_noise(cli, calib):
     for r in (_run(cli, calib, "--target-loss", "2.6"), cli("recommend", "--target-loss", "2.3")):
         saving = re.search(r"Saving: (\S+) of", " ".join(r.stdout.split())).group(1)
         assert saving == "0%", saving
+
+
+def test_user_batch_law_and_law_files_are_named_with_path_and_sha256(cli, calib):
+    """A user's batch.yaml appeared only by name ('calib-cbs'): now its path and sha256, in the table and JSON."""
+    d = _run(cli, calib, "--params", "50k", "--tokens", "5M", "--json").json
+    batch = calib / "batch.yaml"
+    ref = d["batch"]["cbs_law"]
+    assert ref == {"name": "calib-cbs", "sha256": hashlib.sha256(batch.read_bytes()).hexdigest(), "path": str(batch),
+                   "builtin": False}
+    assert d["batch"]["lr_law"]["name"] == "steplaw-2025" and d["batch"]["lr_law"]["builtin"] is True
+    text = " ".join(" ".join(d["assumptions"]).split())
+    assert f"CBS law calib-cbs ({batch}, sha256 {ref['sha256'][:16]}…)" in text
+    assert f"({calib / 'law.yaml'}, sha256 {d['law']['sha256'][:16]}…)" in text  # the loss law's file too
+    from planner import profiles
+
+    hw = calib / "my-gpu.yaml"
+    hw.write_bytes((profiles.builtin_dir() / "hardware" / "h100-sxm5-80gb.yaml").read_bytes())
+    d = _run(cli, calib, "--params", "50k", "--tokens", "5M", "--gpu", str(hw), "--json").json
+    assert d["gpu_plan"]["hardware_profile"]["path"] == str(hw) and not d["gpu_plan"]["hardware_profile"]["builtin"]
+    assert f"GPU plan on h100-sxm5-80gb ({hw}, sha256" in " ".join(" ".join(d["assumptions"]).split())
+
+
+def _with_uncertainty(calib, samples: bool) -> None:
+    law = yaml.safe_load((calib / "law.yaml").read_text())
+    law["uncertainty"] = {"intervals_95": {k: {"low": v * 0.9, "high": v * 1.1} for k, v in law["constants"].items()},
+                          "method": "bootstrap over probe sizes: 50 resamples (numpy default_rng(0))"}
+    if samples:
+        law["uncertainty"]["samples"] = [[law["constants"][k] for k in ("E", "A", "B", "alpha", "beta")]] * 3
+    (calib / "law.yaml").write_text(yaml.safe_dump(law, allow_unicode=True))
+
+
+@pytest.mark.parametrize("samples", [False, True])
+def test_a_fits_intervals_are_not_called_published(cli, calib, samples):
+    """A calibrated law's intervals come from its own bootstrap: 'uncertainty: published 95% intervals' was false."""
+    _with_uncertainty(calib, samples)
+    d = _run(cli, calib, "--params", "50k", "--tokens", "5M", "--json").json
+    assert "published" not in d["law"]["uncertainty"]
+    assert "this fit's bootstrap: bootstrap over probe sizes: 50 resamples" in d["law"]["uncertainty"]
+    assert ("bands below" in d["law"]["uncertainty"]) == samples
+    if not samples:
+        assert "the fit wrote no draws" in d["law"]["uncertainty"] and str(calib / "law.yaml") in d["law"]["uncertainty"]
+
+
+def test_a_law_without_uncertainty_says_so(cli, calib):
+    for r in (_run(cli, calib, "--params", "50k", "--tokens", "5M", "--json"),
+              cli("recommend", "--params", "7B", "--law", "hoffmann-2022", "--json")):
+        d = r.json
+        assert d["law"]["uncertainty"] is None  # the JSON keeps null; the assumptions say it
+        text = " ".join(" ".join(d["assumptions"]).split())
+        assert f"uncertainty: none available for law {d['law']['name']}" in text
+    published = cli("recommend", "--params", "7B", "--json").json  # besiroglu-2024: Epoch's bootstrap, named
+    assert "Besiroglu et al.'s 4,000-resample bootstrap" in published["law"]["uncertainty"]
+    assert "none available" not in " ".join(published["assumptions"])

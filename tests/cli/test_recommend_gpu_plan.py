@@ -146,3 +146,112 @@ def test_optimizer_settings_follow_the_batch_the_gpu_plan_runs(cli, tmp_path, mo
     table = " ".join(cli("recommend", *flags, *mode).stdout.split())
     assert f"warmup {ran['batch']['warmup_steps']:,} steps" in table
     assert f"{ran['adam_beta2']:.3g} / {ran['ewa_decay']:.3g}" in table
+
+
+def _flat(lines) -> str:
+    return " ".join(" ".join(lines).split())
+
+
+def test_batch_laws_and_hardware_are_identified_by_sha256(cli):
+    """Only the loss law had a sha256: the CBS law, the B_opt/LR law and the accelerator were named only."""
+    import hashlib
+
+    from planner import profiles
+
+    d = cli("recommend", "--params", "7B", "--json").json
+    refs = {"zhang-2024": d["batch"]["cbs_law"], "steplaw-2025": d["batch"]["lr_law"],
+            "h100-sxm5-80gb": d["gpu_plan"]["hardware_profile"]}
+    text = _flat(d["assumptions"])
+    for name, ref in refs.items():
+        kind = "hardware" if name.startswith("h100") else "batch"
+        raw = (profiles.builtin_dir() / kind / f"{name}.yaml").read_bytes()
+        assert ref == {"name": name, "sha256": hashlib.sha256(raw).hexdigest(), "path": ref["path"], "builtin": True}
+        assert f"{name} (sha256 {ref['sha256'][:16]}…)" in text
+    cost = cli("recommend", "--params", "7B", "--objective", "cost", "--inference-tokens", "1e12",
+               "--inference-gpu", "a100-sxm4-40gb", "--inference-dtype", "int8", "--json").json
+    c = cost["cost_inputs"]
+    assert c["train_gpu_profile"]["name"] == "h100-sxm5-80gb" and c["inference_gpu_profile"]["name"] == "a100-sxm4-40gb"
+    assert f"a100-sxm4-40gb (sha256 {c['inference_gpu_profile']['sha256'][:16]}…)" in _flat(cost["assumptions"])
+
+
+@pytest.mark.parametrize("extra", [[], ["--objective", "cost", "--inference-tokens", "1e12"]])
+@pytest.mark.parametrize("dtype", ["int8", "int4"])
+def test_inference_only_dtypes_are_refused_for_training(cli, dtype, extra):
+    """--train-dtype int8 took the H100's int8 1978.9 TOPS as the training peak: half the wall-clock."""
+    r = cli("recommend", "--params", "7B", "--train-dtype", dtype, *extra)
+    assert r.code == 2 and r.stdout == ""
+    assert f"--train-dtype: {dtype} is not a training dtype" in r.stderr
+    assert "h100-sxm5-80gb trains in: bf16, fp16, fp8, tf32, fp32" in r.stderr
+
+
+def test_training_dtypes_and_int8_serving_still_work(cli):
+    for dtype in ("bf16", "fp16", "fp8", "tf32", "fp32"):
+        assert cli("recommend", "--params", "7B", "--train-dtype", dtype, "--json").code == 0, dtype
+    r = cli("recommend", "--params", "7B", "--objective", "cost", "--inference-tokens", "1e12",
+            "--inference-gpu", "a100-sxm4-40gb", "--inference-dtype", "int8", "--json")
+    assert r.code == 0 and r.json["cost_inputs"]["inference_dtype"] == "int8"
+
+
+@pytest.mark.parametrize("params, seq_len, factor", [("1B", 8192, 1.57), ("7B", 8192, 1.32), ("1B", 4096, 1.29)])
+def test_attention_flops_past_ten_percent_of_6n_are_warned(cli, params, seq_len, factor):
+    """6·N·D/(GPUs·peak·MFU) leaves out attention's 12·L·d·T per token; the MFU priors are 6N MFUs of runs where
+    it was small, so a long context for the model's width runs at a lower 6N-MFU. The time formula stays."""
+    r = cli("recommend", "--params", params, "--seq-len", str(seq_len), "--json")
+    g = r.json["gpu_plan"]
+    s = g["shape"]
+    expect = 1 + 12 * s["n_layers"] * s["d_model"] * seq_len / (6 * r.json["n_params"])
+    assert g["attention_flops_factor"] == pytest.approx(expect) and round(expect, 2) == factor
+    err = " ".join(r.stderr.split())
+    assert f"at seq_len {seq_len}" in err and f"~{factor:.2f}x higher" in err
+    assert r.json["wall_clock_s"] == pytest.approx(6 * r.json["n_params"] * g["n_tokens_needed"] / (
+        r.json["n_gpus"] * g["peak_flops_per_s"] * g["mfu"]))  # unchanged: the warning states the factor
+
+
+def test_attention_under_ten_percent_of_6n_is_not_warned(cli):
+    r = cli("recommend", "--params", "70B", "--seq-len", "2048", "--json")
+    assert r.json["gpu_plan"]["attention_flops_factor"] < 1.1
+    assert "attention FLOPs" not in r.stderr
+
+
+def test_the_token_penalty_states_its_b_fit(cli):
+    """The penalty is zero up to the CBS because B_fit is taken as the CBS (batch-laws.md §5 item 2 has
+    B_fit << B_crit): the assumptions say so, and what Zhang's CBS itself costs."""
+    text = _flat(cli("recommend", "--params", "7B", "--json").json["assumptions"])
+    assert "with B_fit = the CBS" in text and "B_fit << B_crit" in text
+    assert "training at the CBS already needs ~20% more samples than linear scaling from B_ref" in text
+
+
+def test_max_gpus_says_why_it_plans_fewer(cli):
+    """--max-gpus 7 planned on 4 GPUs silently, while --gpus 7 uses all 7 with the batch rounded."""
+    capped = cli("recommend", "--params", "1B", "--max-gpus", "7", "--json")
+    assert capped.json["n_gpus"] == 4 and capped.json["batch_size_sequences"] == 64
+    err = " ".join(capped.stderr.split())
+    assert "--max-gpus 7: planned on 4 GPUs, the most at or under the cap whose 4 data-parallel ranks divide" in err
+    assert "--gpus 7 uses exactly 7" in err
+    fixed = cli("recommend", "--params", "1B", "--gpus", "7", "--json").json
+    assert fixed["n_gpus"] == 7 and fixed["batch_size_sequences"] == 63
+    # a cap that does not bind says nothing
+    assert "--max-gpus" not in cli("recommend", "--params", "1B", "--max-gpus", "4096", "--json").stderr
+    import re
+
+    assert "power of two sequences" in re.sub(r"[│\s]+", " ", cli("recommend", "--help").stdout)
+
+
+@pytest.mark.parametrize("args", [["--compute", "1e20", "--inference-tokens", "1e14"],
+                                  ["--params", "1e3", "--tokens", "1e23"],
+                                  ["--params", "1M", "--tokens", "1T", "--gpus", "1"],
+                                  ["--target-loss", "1.83", "--zero-stage", "3", "--recompute", "full"]])
+def test_numbers_at_extremes_read_well(cli, args):
+    """'1e+18T' tokens, '142857142857142861824.0' tokens/param, '$7.25e+13B', 'x8.97e-19', '1e+03' beside '1k',
+    beta2/EWA '1 / 1', '1 (1 nodes)', '-0.0%'."""
+    import re
+
+    out = cli("recommend", *args).stdout
+    tables = out.split("Assumptions:")[0]
+    tables = re.sub(r"│ schedule .*?│ GPUs", "│ GPUs", tables, flags=re.DOTALL)  # batch_plan's reason: '.3g' prose
+    bad = (r"e\+\d+[kMBT]\b", r"\$[\d.]+e\+?\d+[kMBT]", r"\d{12,}\.\d", r"x\d(\.\d+)?e-", r"\b1e\+03\b",
+           r"\d\.\d\de0\d\b", r"\(1 nodes\)", r"\b1 steps\b", r" 1 / 1 ", r"[+-]0\.0%", r"x\d(\.\d+)?e\+")
+    for pattern in bad:
+        assert not re.search(pattern, tables), (pattern, tables)
+    if "--gpus" in args:
+        assert "1 (1 node)" in out and "/ 1 − 3.1e-5" in out  # EWA decay 0.999969: 5 digits read "1"

@@ -295,3 +295,21 @@ def test_a_full_disk_on_stdout_is_an_io_error_not_a_bug(tmp_path):
                            stdout=full, stderr=subprocess.PIPE, text=True, check=False)
     assert r.returncode == 3, r.stderr
     assert "error: cannot write the output: No space left on device" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cost_only_flag_message_agrees_in_number(cli):
+    one = cli("recommend", "--params", "7B", "--inference-price", "2")
+    assert one.code == 2 and "--inference-price only applies to --objective cost" in one.stderr
+    assert "drop that flag" in one.stderr
+    two = cli("recommend", "--params", "7B", "--inference-price", "2", "--decode-mfu", "0.02")
+    assert "only apply to --objective cost" in two.stderr and "drop those flags" in two.stderr
+
+
+def test_a_plan_file_training_in_int8_is_refused(cli, tmp_path):
+    """`planner check` read training.dtype int8 as the H100's int8 TOPS too (plan_io.inputs)."""
+    plan = tmp_path / "plan.yaml"
+    assert cli("recommend", "--params", "1B", "--write-plan", str(plan)).code == 0
+    plan.write_text(plan.read_text().replace("dtype: bf16", "dtype: int8"))
+    r = cli("check", str(plan))
+    assert r.code == 3 and "training.dtype: int8 is not a training dtype" in r.stderr
+    assert "trains in: bf16, fp16, fp8, tf32, fp32" in r.stderr
