@@ -150,11 +150,13 @@ def model_size(flags: RecommendFlags) -> tuple[float | None, float | None]:
 
 
 def check_counts(flags: RecommendFlags) -> None:
-    """The integer knobs: --gpus, --max-gpus, --seq-len and --vocab-size are counts of at least 1."""
-    for name in ("gpus", "max_gpus", "seq_len", "vocab_size"):
+    """The integer knobs: --gpus, --max-gpus and --seq-len are counts of at least 1; --vocab-size at least 2
+    (a one-token vocabulary has nothing to predict; calibrate's bound too)."""
+    for name, least in (("gpus", 1), ("max_gpus", 1), ("seq_len", 1), ("vocab_size", 2)):
         value = getattr(flags, name)
-        if value is not None and value < 1:
-            raise UsageError(f"{_flag(name)}: must be at least 1, got {value}", hint=f"give {_flag(name)} a positive count")
+        if value is not None and value < least:
+            raise UsageError(f"{_flag(name)}: must be at least {least}, got {value}",
+                             hint=f"give {_flag(name)} a count of at least {least}")
 
 
 def check_names(flags: RecommendFlags) -> None:

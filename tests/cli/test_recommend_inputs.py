@@ -48,6 +48,12 @@ def test_counts_below_one_are_usage_errors(cli, flag, value):
     assert_one_error(cli("recommend", "--params", "7B", f"{flag}={value}"), 2)
 
 
+def test_a_one_token_vocabulary_is_refused_as_in_calibrate(cli):
+    r = cli("recommend", "--params", "7B", "--vocab-size", "1")
+    assert_one_error(r, 2)
+    assert "--vocab-size: must be at least 2" in r.stderr
+
+
 @pytest.mark.parametrize("value", ["-1", "nan", "-inf"])
 def test_negative_inference_demand_is_a_usage_error(cli, value):
     assert_one_error(cli("recommend", "--target-loss", "2.3", f"--inference-tokens={value}"), 2)
