@@ -27,6 +27,7 @@ def unidentified(fit) -> list[str]:
 
 def at_bound(fit) -> list[str]:
     """Constants on the fitter's box (planner.laws.fit.BOUNDS), without the prefix: an exponent at 0 or 10, E
-    at its upper bound. E at 0 is a boundary flag too but still a law (the data show no floor), so not here."""
+    at its upper bound. E at 0 is a boundary flag too but not listed here: its term then vanishes, so the
+    fit also flags E unidentified (see `unidentified`), which is what refuses --write-law."""
     return [flag.split(":", 1)[1].strip() for flag in fit.flags
             if flag.startswith("boundary:") and "the fitter's" in flag]

@@ -160,6 +160,7 @@ class Runs:
     n_read: int
     dropped_rows: tuple[int, ...] = ()
     tokens_from: str = "tokens"
+    compute_ignored: str | None = None  # a compute column the file also has, unused because D came from tokens
 
     @property
     def n_runs(self) -> int:
@@ -187,8 +188,10 @@ def _read_runs(path, params_col, tokens_col, compute_col, loss_col, drop_top_los
     table = read_table(path)
     _require_rows(table, 1, "a fit")
     N = _column(table, params_col, "--params-col")
+    compute_ignored = None
     if tokens_col in table.columns:
         D, tokens_from = _column(table, tokens_col, "--tokens-col"), f"column '{tokens_col}'"
+        compute_ignored = compute_col if compute_col in table.columns else None
     elif compute_col in table.columns:
         D, tokens_from = _column(table, compute_col, "--compute-col") / (6.0 * N), f"column '{compute_col}' / (6N)"
     else:
@@ -200,16 +203,23 @@ def _read_runs(path, params_col, tokens_col, compute_col, loss_col, drop_top_los
     keep = np.ones(N.size, dtype=bool)
     if drop_top_loss:
         if drop_top_loss >= N.size:
-            raise ConfigError(f"{table.path}: --drop-top-loss {drop_top_loss} would drop all {N.size} runs")
+            most = N.size - n_params - 1
+            raise ConfigError(f"{table.path}: --drop-top-loss {drop_top_loss} would drop all {N.size} runs",
+                              hint=f"lower --drop-top-loss to at most {most}: the fit needs {n_params + 1} runs left"
+                              if most >= 0 else f"add runs (the fit needs {n_params + 1}) and lower --drop-top-loss")
         keep[np.argsort(-L, kind="stable")[:drop_top_loss]] = False
     if keep.sum() <= n_params:
         k = int(keep.sum())
         after = f" (after dropping {drop_top_loss})" if drop_top_loss else ""
+        most = N.size - n_params - 1
+        hint = (f"lower --drop-top-loss to at most {most}, or add runs" if drop_top_loss and most >= 0
+                else "add runs" + (", and lower --drop-top-loss" if drop_top_loss else ""))
         raise ConfigError(f"{table.path}: {k} run{'s' * (k != 1)}{after} cannot fit {n_params} parameters; "
-                          f"need at least {n_params + 1}", hint="add runs, or lower --drop-top-loss")
+                          f"need at least {n_params + 1}", hint=hint)
     rows = np.arange(1, N.size + 1)
     return Runs(N=N[keep], D=D[keep], L=L[keep], rows=rows[keep], path=table.path, sha256=file_sha256(path),
-                n_read=int(N.size), dropped_rows=tuple(int(r) for r in rows[~keep]), tokens_from=tokens_from)
+                n_read=int(N.size), dropped_rows=tuple(int(r) for r in rows[~keep]), tokens_from=tokens_from,
+                compute_ignored=compute_ignored)
 
 
 @dataclass(frozen=True)

@@ -335,11 +335,20 @@ def warnings(sol: Solution, identity: LawIdentity | None = None) -> list[str]:
     return out
 
 
+def _unidentified_name(flag: str) -> str:
+    """The constant an `unidentified:` flag names: "E spans ...", "... does not depend on E (...)"; else a
+    flat direction of the fit, which names no single constant."""
+    import re
+
+    found = re.match(r"unidentified: (\w+) spans ", flag) or re.search(r"does not depend on (\w+)", flag)
+    return found.group(1) if found else "a flat direction of the fit"
+
+
 def law_warnings(identity: LawIdentity) -> list[str]:
     """One line per flag of the law's fit; an unidentified law is one to test the pipeline with, not to plan with."""
     flags = identity.flags or []
     out = [f"law {identity.name}: FLAG {flag}" for flag in flags]
-    unidentified = [(f.split(":", 1)[1].split() or ["?"])[0] for f in flags if f.startswith("unidentified:")]
+    unidentified = list(dict.fromkeys(_unidentified_name(f) for f in flags if f.startswith("unidentified:")))
     if unidentified:
         out.append(
             f"law {identity.name}: the data cannot identify {', '.join(unidentified)} (their bootstrap intervals span "

@@ -79,12 +79,15 @@ def cbs_fit_table(fit) -> Group:
     for col in ("params N", "tokens D", "S_min (steps)", "E_min (seq)", "B_crit (seq)", "CBS (seq)"):
         table.add_column(col, justify="right")
     bands = iv.get("cbs_sequences")
+    def num(x: float, digits: int = 1) -> str:  # fixed point, unless that would be too wide for the column
+        return f"{x:.{digits}f}" if abs(x) < 1e7 else f"{x:.4g}"
+
     for i, g in enumerate(fit.groups):
-        cbs = f"{g.cbs:.1f}"
+        cbs = num(g.cbs)
         if bands:
-            cbs += f" ({bands[i]['low']:.0f} – {bands[i]['high']:.0f})"
-        table.add_row(si(g.N) if g.N else "–", si(g.D) if g.D else "–", f"{g.S_min:.1f}", f"{g.E_min:.4g}",
-                      f"{g.B_crit:.1f}", cbs)
+            cbs += f" ({num(bands[i]['low'], 0)} – {num(bands[i]['high'], 0)})"
+        table.add_row(si(g.N) if g.N else "–", si(g.D) if g.D else "–", num(g.S_min), f"{g.E_min:.4g}",
+                      num(g.B_crit), cbs)
     parts: list = [table]
     if fit.n_law:
         line = f"CBS = {fit.n_law[0]:.4g} · N^{fit.n_law[1]:.4f}  (N in millions of non-embedding params)"

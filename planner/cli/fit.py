@@ -95,9 +95,20 @@ def fit(
              "(they choose the recommendations banded over the bootstrap draws)")
     elif request.inference_tokens != 0 and target_loss is None:
         warn("--inference-tokens is ignored without --target-loss")
+    if seed != 0 and not request.bootstrap:
+        warn("--seed is ignored without --bootstrap (it seeds the bootstrap resamples)")
+    unused = [flag for flag, on in (("--force", force), ("--name", name is not None)) if on]
+    if unused and write_law is None:
+        warn(f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} ignored without --write-law "
+             "(they apply to the written law)")
     with _no_resume("fit"):
         data = observations.read_runs(runs, params_col=params_col, tokens_col=tokens_col, compute_col=compute_col,
                                       loss_col=loss_col, drop_top_loss=request.drop_top_loss, n_params=request.n_params)
+        if data.compute_ignored is not None:
+            warn(f"the file has both a tokens column '{tokens_col}' and a compute column '{data.compute_ignored}': "
+                 f"D comes from '{tokens_col}' and '{data.compute_ignored}' is ignored")
+        elif compute_col != "compute" and not data.tokens_from.startswith(f"column '{compute_col}'"):
+            warn(f"--compute-col '{compute_col}' is ignored: D comes from the tokens column '{tokens_col}'")
         bar, progress = _progress("fitting")
         with bar or contextlib.nullcontext():
             result, boot = fitting.fit_law(request, data.N, data.D, data.L, progress)
@@ -162,6 +173,8 @@ def fit_cbs(
     check_fraction(overhead, "--overhead")
     _count(bootstrap, "--bootstrap")
     _count(seed, "--seed")
+    if seed != 0 and not bootstrap:
+        warn("--seed is ignored without --bootstrap (it seeds the bootstrap resamples)")
     if seq_len is not None and seq_len < 1:
         raise UsageError(f"--seq-len: must be a whole number >= 1, got {seq_len}",
                          hint="give --seq-len the tokens per sequence of the batches, e.g. 2048")
@@ -178,7 +191,16 @@ def fit_cbs(
                              hint="drop --seq-len: it is for files without a seq_len column")
         tokens_per_seq = seq_len if seq_len is not None else data.seq_len
         if tokens_per_seq is None:
-            raise UsageError(f"{runs}: no seq_len column", hint="give --seq-len, the tokens per sequence of the batches")
+            raise ConfigError(f"{runs}: no column '{seq_len_col}' (--seq-len-col) and no --seq-len",
+                              hint="give --seq-len, the tokens per sequence of the batches, or add a "
+                                   f"'{seq_len_col}' column to the file")
+        outside = core.b_ref_outside(data.N, data.D, data.batch, ref)
+        if outside:
+            label, lo, hi = outside[0]
+            more = f" and {len(outside) - 1} more" if len(outside) > 1 else ""
+            warn(f"--b-ref {ref:g} sequences lies outside the measured batch sizes of group {label} ({lo:g} to "
+                 f"{hi:g} sequences){more}, so the CBS extrapolates R(B) beyond the runs; give a --b-ref among the measured batches "
+                 "(Zhang et al. use 256 sequences, a batch they measured)")
         result = core.fit_cbs(data.N, data.D, data.batch, data.steps, b_ref=ref, overhead=overhead)
         if bootstrap:
             result = core.bootstrap_cbs(data.N, data.D, data.batch, data.steps, result, n_samples=bootstrap,

@@ -34,7 +34,17 @@ def fit_steps_curve(B, S, weights=None, *, max_iter: int = 200):
     represented: such data (steps never level off) drive a towards 0 and are flagged by the caller.
     """
     B, S = np.asarray(B, float), np.asarray(S, float)
+    # R(B) = a + b/B is linear in (a, b): fit S/scale and scale back, so steps near the top of double range
+    # (1e300) neither overflow S² in the start nor change the answer
+    scale = float(np.exp(np.log(S).mean())) if S.size else 1.0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        a, b = _fit_steps_curve(B, S / scale, weights, max_iter)
+        a, b = a * scale, b * scale
     single = weights is None or np.ndim(weights) == 1
+    return (float(a[0]), float(b[0])) if single else (a, b)
+
+
+def _fit_steps_curve(B, S, weights, max_iter):
     W = np.ones((1, B.size)) if weights is None else np.atleast_2d(np.asarray(weights, float))
     logS, invB = np.log(S), 1.0 / B
     # start: weighted linear least squares of R on 1/B with relative errors (weights 1/R²)
@@ -69,8 +79,7 @@ def fit_steps_curve(B, S, weights=None, *, max_iter: int = 200):
         lam = np.where(ok, lam * 0.3, lam * 10.0)
         if np.all(done | (np.abs(step).max(axis=1) < 1e-13)):
             break
-    a, b = np.exp(u), np.exp(v)
-    return (float(a[0]), float(b[0])) if single else (a, b)
+    return np.exp(u), np.exp(v)
 
 
 def fit_power_law(x, y, weights=None):
@@ -155,12 +164,19 @@ def fit_cbs(N, D, B, S, *, b_ref: float = 256.0, overhead: float = 0.2) -> CbsFi
         sel = inv == gi
         a, b = fit_steps_curve(B[sel], S[sel])
         Bg, Sg = B[sel], S[sel]
-        if not (np.isfinite(a) and np.isfinite(b)) or a < 1e-6 * Sg.min():
+        if np.isfinite(a) and a < 1e-6 * Sg.min():
             raise FitError(f"group {_label(key, N, D)}: steps never level off (S_min -> 0, CBS unbounded)",
                            hint="add runs at larger batch sizes")
-        if b < 1e-6 * a * Bg.min():
+        if np.isfinite(a) and np.isfinite(b) and b < 1e-6 * a * Bg.min():
             raise FitError(f"group {_label(key, N, D)}: steps do not fall with batch size (E_min -> 0)",
                            hint="add runs at smaller batch sizes, or check the steps column")
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            finite = np.all(np.isfinite([a, b, b / a, cbs_from_bcrit(b / a, b_ref, overhead)]))
+        if not finite:
+            raise FitError(f"group {_label(key, N, D)}: the fit of R(B) = a + b/B leaves double-precision range "
+                           f"(steps up to {Sg.max():.3g}, batches up to {Bg.max():.3g})",
+                           hint="check the steps and batch columns: steps to the target are counts (say 1e2 to "
+                                "1e7), batch sizes are in sequences")
         n_val = float(key[0]) if N is not None else None
         d_val = float(key[-1]) if D is not None else None
         groups.append(GroupFit(N=n_val, D=d_val, S_min=a, E_min=b, B_crit=b / a,
@@ -168,8 +184,29 @@ def fit_cbs(N, D, B, S, *, b_ref: float = 256.0, overhead: float = 0.2) -> CbsFi
     cbs = np.array([g.cbs for g in groups])
     Nu = None if N is None else np.array([g.N for g in groups])
     Du = None if D is None else np.array([g.D for g in groups])
-    n_law, d_law = _laws(Nu, Du, cbs)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        n_law, d_law = _laws(Nu, Du, cbs)
+    for which, law in (("N", n_law), ("D", d_law)):
+        if law is not None and not np.all(np.isfinite(law)):
+            raise FitError(f"the CBS law in {which} leaves double-precision range (CBS {cbs.min():.3g} to "
+                           f"{cbs.max():.3g} sequences)", hint="check the steps and batch columns' magnitudes")
     return CbsFit(tuple(groups), float(b_ref), float(overhead), n_law, d_law)
+
+
+def b_ref_outside(N, D, B, b_ref: float) -> list[tuple[str, float, float]]:
+    """Groups whose measured batch sizes do not bracket B_ref: (label, smallest batch, largest batch).
+
+    Zhang et al. take B_ref as the smallest batch measured (256 sequences), so that CBS = 1.2·B_ref +
+    0.2·b/a reads the overhead off the data; a B_ref outside a group's batches extrapolates R(B).
+    """
+    B = np.asarray(B, float)
+    uniq, inv = _group_index(N, D)
+    out = []
+    for gi, key in enumerate(uniq):
+        lo, hi = float(B[inv == gi].min()), float(B[inv == gi].max())
+        if not lo <= b_ref <= hi:
+            out.append((_label(key, N, D), lo, hi))
+    return out
 
 
 def _band(v, level):
@@ -221,17 +258,26 @@ def bootstrap_cbs(N, D, B, S, fit: CbsFit, *, n_samples: int = 1000, seed: int =
 
 
 def require_law(fit: CbsFit) -> None:
-    """Raise FitError when neither the N-law nor the D-law could be fitted (a batch-law profile needs one).
+    """Raise FitError unless the D-law was fitted: a batch-law profile for `recommend --batch-law` needs it.
 
-    Each law is a log-log fit over the groups' CBS values, so it needs groups at two or more distinct
-    model sizes (N-law) or token counts (D-law).
+    `planner recommend` and `planner check` take the critical batch from the training tokens D (Zhang et
+    al. 2024: the CBS scales with data, not with model size), so an N-law alone cannot be used. The D-law
+    is a log-log fit over the groups' CBS values, so it needs groups at two or more distinct token counts.
     """
-    if fit.n_law is not None or fit.d_law is not None:
+    if fit.d_law is not None:
         return
     n = len(fit.groups)
-    raise FitError(f"no batch law to write: the runs form {n} group{'s' * (n != 1)}, and a CBS law needs groups at "
-                   "2 or more model sizes (the N-law) or token counts (the D-law)",
-                   hint="add steps-to-target runs (3 or more batch sizes each) for more model sizes or token counts")
+    has_d = any(g.D is not None for g in fit.groups)
+    if not has_d:
+        why = "the runs have no tokens column, so only the N-law was fitted"
+    else:
+        n_d = len({g.D for g in fit.groups})
+        why = (f"the runs form {n} group{'s' * (n != 1)} at {n_d} token count{'s' * (n_d != 1)}, and the D-law needs "
+               "groups at 2 or more token counts")
+    raise FitError(f"no batch law to write: {why}; `planner recommend --batch-law` needs the law of the CBS in "
+                   "training tokens D (Zhang et al. 2024: the CBS scales with data, not model size)",
+                   hint="add a column of tokens at the target (--tokens-col) with steps-to-target runs (3 or more "
+                        "batch sizes each) at 2 or more token counts; without --write-law the fit is still reported")
 
 
 def batch_law_profile(fit: CbsFit, *, name: str, source: str, seq_len: float, n_groups_label: str = "") -> dict:

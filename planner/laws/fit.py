@@ -37,6 +37,9 @@ Progress = Callable[[int, int], None]
 
 PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
 X_NAMES = ("a", "b", "e", "alpha", "beta")
+#: what flags call x's entries: the paper's constants (a = log A, b = log B, e = log E), not the optimiser's names
+FLAG_NAMES = ("A", "B", "E", "alpha", "beta")
+TERMS = ("A/N^alpha", "B/D^beta", "E")
 #: Hoffmann's unrounded constants as x = (a, b, e, alpha, beta) (TeX source; Epoch's `true_params`).
 HOFFMANN_UNROUNDED_X = (6.0073404, 6.0179186, 0.5267228, 0.33917084, 0.2849083)
 #: Box for (e, alpha, beta); a and b are free. e >= -30 means E >= 9e-14, i.e. "E at 0".
@@ -315,10 +318,8 @@ class LossFit:
             objective=float(self.objective), objective_name=self.objective_name, n_runs=self.n_runs,
             n_starts=self.n_starts, n_starts_at_best=self.n_starts_at_best,
             n_starts_converged=self.n_starts_converged, at_best_rtol=self.at_best_rtol,
-            sigma=self.sigma, flags=list(self.flags),
+            sigma=self.sigma, flags=list(self.flags), intervals=self.intervals,  # None without a bootstrap
         )
-        if self.intervals is not None:
-            out["intervals"] = self.intervals
         return out
 
 
@@ -342,11 +343,11 @@ def _flags(x, N, D, L) -> list[str]:
     flags = []
     _, _, e, al, be = x
     if math.exp(e) < 1e-3 * float(np.min(L)):
-        flags.append(f"boundary: E = {math.exp(e):.3g} is at 0 (e = {e:.3g}); the data do not show a floor")
+        flags.append(f"boundary: E = {math.exp(e):.3g} is at 0 (log E = {e:.3g}); the data do not show a floor")
     e_hi = BOUNDS["e"][1]
     if e >= e_hi - AT_BOUND_RTOL * (e_hi - BOUNDS["e"][0]):
         flags.append(f"boundary: E = {math.exp(e):.4g} sits on the fitter's upper bound {math.exp(e_hi):.4g} "
-                     f"(e <= {e_hi:g}): a boundary solution, not an interior optimum")
+                     f"(log E <= {e_hi:g}): a boundary solution, not an interior optimum")
     for name, v, coef, log_coef in (("alpha", al, "A", x[0]), ("beta", be, "B", x[1])):
         lo, hi = BOUNDS[name]
         tol = AT_BOUND_RTOL * (hi - lo)
@@ -362,13 +363,24 @@ def _flags(x, N, D, L) -> list[str]:
     norms = np.linalg.norm(J, axis=0)
     if np.any(norms < 1e-8 * norms.max()):
         for i in np.flatnonzero(norms < 1e-8 * norms.max()):
-            flags.append(f"unidentified: the fit does not depend on {X_NAMES[i]} (its term vanishes on every run)")
+            flags.append(f"unidentified: the fit does not depend on {_vanishing(i, data)}")
         return flags
     w, V = np.linalg.eigh((J / norms).T @ (J / norms))
     if w[0] < 1e-10 * w[-1]:
-        worst = X_NAMES[int(np.argmax(np.abs(V[:, 0])))]
+        worst = FLAG_NAMES[int(np.argmax(np.abs(V[:, 0])))]
         flags.append(f"unidentified: flat direction along {worst} (J^T J condition {w[-1] / max(w[0], 1e-300):.2g})")
     return flags
+
+
+def _vanishing(i: int, data) -> str:
+    """Why the fit does not depend on constant i of x (paper symbols, not the optimiser's a, b, e)."""
+    name = FLAG_NAMES[i]
+    if i in (0, 1, 2):  # log A, log B, log E: the term itself is negligible next to the others
+        return f"{name} (the {TERMS[i]} term is negligible on every run)"
+    same, lnX_c = ("N", data.lnN_c) if i == 3 else ("D", data.lnD_c)
+    if np.all(np.abs(lnX_c) < 1e-12):
+        return f"{name} (every run has the same {same})"
+    return f"{name} (the {TERMS[i - 3]} term is negligible on every run)"
 
 
 def _distinct(X, f, k=3, tol=1e-2):

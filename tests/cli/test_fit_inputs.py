@@ -113,7 +113,9 @@ def test_seq_len_fills_a_missing_column(cli, no_seq):
     r = cli("fit-cbs", str(no_seq), "--seq-len", "2048", "--json")
     assert r.code == 0, r.stderr
     assert r.json["profile"]["reference_sequence_length"] == 2048
-    assert_one_error(cli("fit-cbs", str(no_seq)), 2)  # no column and no --seq-len
+    r = cli("fit-cbs", str(no_seq))  # no column and no --seq-len: a missing piece of input, like a column
+    assert_one_error(r, 3)
+    assert "no column 'seq_len'" in r.stderr and "--seq-len" in r.stderr and "add a 'seq_len' column" in r.stderr
 
 
 
@@ -136,7 +138,7 @@ def test_fit_cbs_one_group_cannot_write_a_law(cli, one_group, tmp_path):
     law = tmp_path / "og.yaml"
     r = cli("fit-cbs", str(one_group), "--write-law", str(law))
     assert_one_error(r, 5)
-    assert "1 group" in r.stderr and "2 or more model sizes" in r.stderr and not law.exists()
+    assert "1 group" in r.stderr and "2 or more token counts" in r.stderr and not law.exists()
 
 
 def test_unidentified_fit_is_not_written_without_force(cli, one_size, tmp_path):

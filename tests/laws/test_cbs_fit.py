@@ -113,3 +113,36 @@ def test_cli_fit_cbs_json(cli, batch_golden):
     cbs_n = next(law for law in out["profile"]["laws"] if law["id"] == "cbs_n")
     assert cbs_n["coefficient"] == pytest.approx(batch_golden["zhang_2024"]["n_law"]["coef"], rel=1e-6)
     assert [round(g["cbs"], 1) for g in out["groups"]] == [745.3, 955.2, 1393.7, 1888.5, 2533.4]
+
+
+def test_steps_curve_is_scale_free_and_quiet_near_double_range():
+    """Steps ~1e303 overflowed S² in the start (a raw numpy RuntimeWarning); the fit is linear in (a, b)."""
+    import warnings
+
+    B = np.geomspace(32, 8192, 9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a, b = C.fit_steps_curve(B, (1500.0 + 4e6 / B) * 1e300)
+    assert a == pytest.approx(1.5e303, rel=1e-9) and b == pytest.approx(4e306, rel=1e-9)
+
+
+def test_overflowing_fit_is_a_fit_error():
+    B = np.geomspace(64, 4096, 7)
+    with pytest.raises(FitError, match="double-precision range"):
+        C.fit_cbs(np.full(7, 1e8), None, B, (1000.0 + 2e6 / B) * 1e302)  # b = 2e308
+
+
+def test_b_ref_outside_lists_groups_that_do_not_bracket_it():
+    B = np.tile([64.0, 256.0, 1024.0], 2)
+    N = np.repeat([1e8, 2e8], 3)
+    assert C.b_ref_outside(N, None, B, 256.0) == []
+    out = C.b_ref_outside(N, None, B, 1e9)
+    assert [o[1:] for o in out] == [(64.0, 1024.0), (64.0, 1024.0)]
+
+
+def test_require_law_needs_the_d_law(zhang):
+    n_only = C.fit_cbs(zhang.N, None, zhang.batch, zhang.steps)
+    assert n_only.n_law is not None and n_only.d_law is None
+    with pytest.raises(FitError, match="no tokens column"):
+        C.require_law(n_only)
+    C.require_law(C.fit_cbs(zhang.N, zhang.D, zhang.batch, zhang.steps))

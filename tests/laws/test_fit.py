@@ -330,3 +330,13 @@ def test_grouped_resampling_keeps_groups_together():
         assert (cols == cols[:, :1]).all()
     per_group = np.stack([W[:, groups == g][:, 0] for g in np.unique(groups)], axis=1)
     assert (per_group.sum(axis=1) == 3).all()  # 3 groups drawn with replacement per resample
+
+
+def test_flags_name_the_paper_constants():
+    """E = 0 (no floor): the flags say E and log E, not the optimiser's internal e."""
+    N = np.repeat([1e7, 1e8, 1e9, 1e10], 3)
+    D = N * np.tile([5.0, 20.0, 80.0], 4)
+    fit = F.fit_loss_law(N, D, 480.0 / N**0.35 + 2100.0 / D**0.37, starts=F.hoffmann_grid()[::25])
+    assert any(f.startswith("boundary: E = ") and "log E = -30" in f for f in fit.flags), fit.flags
+    assert "unidentified: the fit does not depend on E (the E term is negligible on every run)" in fit.flags
+    assert fit.to_dict()["intervals"] is None
