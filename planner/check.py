@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from planner import gpu_plan as gp
+from planner import units
 from planner.batch_plan import cbs_tokens
 from planner.errors import InfeasibleError
 from planner.laws import chinchilla as law
@@ -148,12 +149,42 @@ def evaluate(inputs: Inputs) -> tuple[list[CheckResult], PlanMetrics]:
     if plan.training.global_batch_tokens is not None and tp is not None:
         checks.append(batch_check(plan.training.global_batch_tokens, tp))
     metrics = PlanMetrics(
-        n_params=N, n_tokens=D, tokens_per_param=D / N, predicted_loss=loss, lifetime_flops=lifetime,
-        gpu_hours=gpu_hours, cost_usd=cost, wall_clock_s=wall,
+        n_params=N, n_tokens=D, tokens_per_param=_finite_or_none(D / N), predicted_loss=_finite_or_none(loss),
+        lifetime_flops=_finite_or_none(lifetime), gpu_hours=_finite_or_none(gpu_hours),
+        cost_usd=_finite_or_none(cost), wall_clock_s=_finite_or_none(wall),
         memory_per_gpu_gib=tp and tp.gpus.memory.total_gib, batch_tokens=tp and tp.gpus.batch_tokens,
-        critical_batch_tokens=tp and tp.batch.critical_batch_tokens, optimum_lifetime_flops=optimum,
+        critical_batch_tokens=tp and _finite_or_none(tp.batch.critical_batch_tokens),
+        optimum_lifetime_flops=_finite_or_none(optimum),
     )  # fmt: skip
-    return checks, metrics
+    return [_finite(c) for c in checks], metrics
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
+
+
+def _finite(check: CheckResult) -> CheckResult:
+    """A value out of double-precision range (inf, or NaN from inf/inf) fails its check, as null with a reason:
+    NaN compares false with every limit, so it would otherwise pass, and JSON has no NaN or Infinity."""
+    if check.value is None or math.isfinite(check.value):
+        return check
+    status = "skip" if check.status == "skip" else "fail"
+    return check.model_copy(update={
+        "status": status, "value": None,
+        "reason": "cannot be computed: the result is not finite in double precision (the plan's magnitudes are too "
+                  "extreme)"})
+
+
+def percent(fraction: float) -> str:
+    """A relative change: '+45.2%', '+287.0%'; from x100 on the factor it multiplies by, 'x2.6e6'."""
+    if abs(fraction) < 100:
+        return f"{fraction:+.1%}"
+    return f"x{units.sci(1.0 + fraction, 2)}"
+
+
+def loss_text(loss: float) -> str:
+    """A loss in nats: 4 decimals ('2.0671') where that is 5-8 significant digits, else 5 ('1.2346e300')."""
+    return f"{loss:.4f}" if 1e-3 <= abs(loss) < 1e4 else units.num(loss, 5)
 
 
 def predicted_loss(inputs: Inputs, N: float, D: float) -> float:
@@ -194,6 +225,11 @@ def memory_check(tp: TrainingPlan | None, why: str, min_headroom: float | None) 
                        f"{m.total_gib:.1f} GiB per GPU leaves {headroom:.1%} free, below {min_headroom:.0%}", key)
     g = tp.gpus
     layout = f"TP {g.tensor_parallel} x PP {g.pipeline_parallel} x DP {g.data_parallel}"
+    kept = m.capacity_gib * (1 - min_headroom) if min_headroom is not None else None
+    if kept is not None and kept < m.usable_gib:  # the headroom limit binds: show it, not the usable memory
+        return _result("fits_memory", "pass", m.total_gib, kept, "GiB",
+                       f"{m.total_gib:.1f} of {kept:.1f} GiB per GPU ({min_headroom:.0%} of {m.capacity_gib:.1f} "
+                       f"kept free) with {layout}", key)
     return _result("fits_memory", "pass", m.total_gib, m.usable_gib, "GiB",
                    f"{m.total_gib:.1f} of {m.usable_gib:.1f} usable GiB per GPU with {layout}", key)
 
@@ -222,14 +258,19 @@ def loss_check(loss: float, target: float | None, inputs: Inputs, overhead: floa
     if inputs.confidence is not None:
         bound = (f"{inputs.confidence:.0%} bound over {len(inputs.samples)} bootstrap draws" if inputs.samples
                  else "point estimate: the law carries no bootstrap samples")  # fmt: skip
-    penalty = (f", the batch past the CBS needs {overhead:.1%} more tokens: {1.0 / (1.0 + overhead):.1%} of those "
-               "trained count toward the loss") if overhead > 0 else ""
+    if overhead >= 100:
+        more, share = f"x{units.sci(1.0 + overhead, 2)} the tokens", f"1/{units.sci(1.0 + overhead, 2)}"
+    else:
+        more, share = f"{overhead:.1%} more tokens", f"{1.0 / (1.0 + overhead):.1%}"
+    penalty = (f", the batch past the CBS needs {more}: {share} of those trained count toward the loss"
+               if overhead > 0 else "")
     if loss > target * (1 + LOSS_RTOL):
         return _result("predicted_loss", "fail", loss, target, "nats",
-                       f"predicted loss {loss:.4f} ({bound}{penalty}) misses the target {target:.4f}", key)
+                       f"predicted loss {loss_text(loss)} ({bound}{penalty}) misses the target {loss_text(target)}",
+                       key)
     status = "warn" if inputs.confidence is not None and not inputs.samples else "pass"
     return _result("predicted_loss", status, loss, target, "nats",
-                   f"predicted loss {loss:.4f} ({bound}{penalty}) meets the target {target:.4f}", key)
+                   f"predicted loss {loss_text(loss)} ({bound}{penalty}) meets the target {loss_text(target)}", key)
 
 
 def optimum_check(lifetime: float, optimum: float | None, tolerance: float | None, d_inf: float) -> CheckResult:
@@ -240,7 +281,7 @@ def optimum_check(lifetime: float, optimum: float | None, tolerance: float | Non
         return _result("lifetime_over_optimum", "fail", None, tolerance, "fraction",
                        "the predicted loss is at or below the law's E: no optimum exists", key)
     over = lifetime / optimum - 1.0
-    what = f"lifetime FLOPs {over:+.1%} vs the optimum at the same loss for {d_inf:.3g} inference tokens"
+    what = f"lifetime FLOPs {percent(over)} vs the optimum at the same loss for {d_inf:.3g} inference tokens"
     status = "fail" if over > tolerance else "pass"
     return _result("lifetime_over_optimum", status, over, tolerance, "fraction", what, key)
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import math
+import os
+import posixpath
 import re
 import subprocess
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from planner import profiles, resolve
 from planner.check import Inputs, over_optimum, shape_of
-from planner.errors import ConfigError, PlannerError
+from planner.errors import ConfigError, InfeasibleError, PlannerError
 from planner.laws.chinchilla import ChinchillaParams
 from planner.schemas.plan import PlanFile
 from planner.schemas.recommend import RecommendResult
@@ -23,17 +28,60 @@ OPTIMUM_TOLERANCE = 0.05  # --write-plan: lifetime FLOPs at most 5 points above 
 PARAMS_SHAPE_RTOL = 0.10  # model.params and model.shape's total count may differ by this much
 
 
+class _PlanLoader(profiles._LOADER):
+    """The profiles' safe loader, reading `2e12` and `2.0e12` as numbers (YAML 1.2) where YAML 1.1 reads text.
+
+    Plans refuse strings for numbers (schemas.plan), so a number written the way README and `recommend`
+    accept it must not arrive as a string; only a quoted one does.
+    """
+
+
+_PlanLoader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                  re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
 @dataclass(frozen=True)
 class LoadedPlan:
-    path: Path
+    path: Path  # as reported: a file, or REF:path for a baseline at a git ref
     plan: PlanFile
     nodes: Any  # the composed YAML tree, for line numbers
+    base_dir: Path | None = None  # where relative profile paths are looked up (default: path's directory)
+    ref: GitRef | None = None  # a baseline read from git: relative profile paths are read at that ref first
+    notes: list[str] = field(default_factory=list)
 
     def line(self, key: str) -> int | None:
         return profiles.key_line(self.nodes, tuple(key.split(".")))
 
 
-def load(path: Path, raw: bytes | None = None) -> LoadedPlan:
+@dataclass(frozen=True)
+class GitRef:
+    """A plan file at a git ref: the repository's top directory, the ref, and the plan's directory in it."""
+
+    top: Path
+    ref: str
+    plan_dir: str  # posix, relative to top ('' at the top)
+
+    def read(self, relative: str) -> tuple[str, bytes | None]:
+        """(REF:path, the file's bytes at the ref, or None where the ref does not hold it)."""
+        rel = posixpath.normpath(posixpath.join(self.plan_dir, relative))
+        name = f"{self.ref}:{rel}"
+        if rel.startswith("../") or rel == "..":
+            return name, None
+        kind = _git(["cat-file", "-t", name], self.top)
+        if kind is None or kind.strip() != b"blob":
+            return name, None
+        return name, _git(["cat-file", "blob", name], self.top)
+
+
+def _git(args: list[str], cwd: Path) -> bytes | None:
+    """stdout of a git command, or None when it fails (or git is missing)."""
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=True).stdout
+    except (subprocess.CalledProcessError, OSError):
+        return None
+
+
+def load(path: Path, raw: bytes | None = None, base_dir: Path | None = None, ref: GitRef | None = None) -> LoadedPlan:
     """Parse and validate a plan; a missing file, bad YAML or bad field is a ConfigError with file:line."""
     if raw is None:
         try:
@@ -41,10 +89,77 @@ def load(path: Path, raw: bytes | None = None) -> LoadedPlan:
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the plan ({exc.strerror})",
                               hint="give an existing plan file, or write one with `planner check --init plan.yaml`") from None
-    plan = profiles.parse(raw, path, PlanFile)
-    loaded = LoadedPlan(path, plan, yaml.compose(raw, Loader=profiles._LOADER))
+    nodes, data = _read(raw, path)
+    try:
+        plan = PlanFile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field_name = ".".join(str(part) for part in err["loc"])
+        line = profiles.key_line(nodes, err["loc"])
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{path}{f':{line}' if line else ''}: {field_name}: {err['msg']}{more}",
+                          hint=profiles.PLAN_HINT) from None
+    loaded = LoadedPlan(path, plan, nodes, base_dir, ref)
     _params_match_shape(loaded)
+    _at_least_one_step(loaded)
     return loaded
+
+
+def _read(raw: bytes, path: Path) -> tuple[Any, Any]:
+    """(node tree, data) of a plan's YAML; a syntax error or a key given twice names the file and line."""
+    loader = None
+    try:
+        loader = _PlanLoader(raw)
+        nodes = loader.get_single_node()
+        if nodes is not None:
+            _no_duplicate_keys(nodes, path, ())
+        data = loader.construct_document(nodes) if nodes is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})",
+                          hint=profiles.PLAN_HINT) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields at the top level, got {type(data).__name__}",
+                          hint=profiles.PLAN_HINT)
+    return nodes, data
+
+
+def _no_duplicate_keys(node: Any, path: Path, keys: tuple[str, ...], seen: set[int] | None = None) -> None:
+    """YAML keeps the last of two equal keys; in a plan that silently drops a value, so it is an error."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:  # an alias of a node already walked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                line = key.start_mark.line + 1
+                if (key.tag, key.value) in first:
+                    dotted = ".".join((*keys, key.value))
+                    raise ConfigError(f"{path}:{line}: {dotted}: duplicate key (first given on line "
+                                      f"{first[key.tag, key.value]}); YAML would keep only the last value",
+                                      hint="remove one of the two; each key may appear once per section")
+                first[key.tag, key.value] = line
+            _no_duplicate_keys(value, path, (*keys, str(getattr(key, "value", "?"))), seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _no_duplicate_keys(item, path, (*keys, str(i)), seen)
+
+
+def _at_least_one_step(loaded: LoadedPlan) -> None:
+    """training.tokens trains at least one step: the global batch when the plan gives one, else one sequence."""
+    t = loaded.plan.training
+    step = t.global_batch_tokens if t.global_batch_tokens is not None else float(t.seq_len)
+    if t.tokens < step:
+        what = "the global_batch_tokens batch" if t.global_batch_tokens is not None else f"a sequence of seq_len {t.seq_len}"
+        raise ConfigError(f"{loaded.path}:{loaded.line('training.tokens')}: training.tokens: {t.tokens:g} is less "
+                          f"than one training step ({step:g} tokens: {what})",
+                          hint="give at least one step of tokens, e.g. tokens: 2.0e+12")
 
 
 def _params_match_shape(loaded: LoadedPlan) -> None:
@@ -88,28 +203,92 @@ def inputs(loaded: LoadedPlan, confidence: float | None):
                        confidence)  # fmt: skip
 
 
+def is_profile_path(value: str) -> bool:
+    """A profile value that names a file rather than a profile (profiles.resolve's rule)."""
+    return value.endswith((".yaml", ".yml")) or "/" in value or os.sep in value
+
+
 def _profile(loaded: LoadedPlan, key: str, value: str, loader):
-    relative = (loaded.path.parent / value) if value.endswith((".yaml", ".yml")) else None
+    """Load the profile a plan key names; a relative path is relative to the plan file's directory first.
+
+    A baseline read at a git ref reads that file at the same ref; where the ref does not hold it, the working
+    tree's file is used, with a note.
+    """
+    where = f"{loaded.path}:{loaded.line(key)}: {key}"
     try:
-        return loader(str(relative) if relative is not None and relative.is_file() else value)
-    except ConfigError as exc:
-        raise ConfigError(f"{loaded.path}:{loaded.line(key)}: {key}: {exc.message}", hint=exc.hint) from None
+        if is_profile_path(value) and not Path(value).expanduser().is_absolute():
+            if loaded.ref is not None:
+                name, blob = loaded.ref.read(value)
+                if blob is not None:
+                    return _load_blob(name, blob, value, loader)
+                loaded.notes.append(f"{key}: {value} is not in {loaded.ref.ref}; the baseline used the working "
+                                    "tree's file")
+            relative = (loaded.base_dir or loaded.path.parent) / value
+            if relative.is_file():
+                value = str(relative)
+        return loader(value)
+    except PlannerError as exc:  # an empty or unknown name, a missing file: the plan is what is wrong (exit 3)
+        raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
 
 
-def baseline_bytes(plan_path: Path, baseline: str) -> tuple[str, bytes]:
-    """The baseline plan: a file, or the same plan at a git ref (e.g. HEAD, origin/main)."""
+def _load_blob(name: str, blob: bytes, value: str, loader):
+    """A profile file read from git, loaded through a temporary copy; errors name it as REF:path."""
+    with tempfile.TemporaryDirectory(prefix="planner-baseline-") as tmp:
+        copy = Path(tmp) / posixpath.basename(value)
+        copy.write_bytes(blob)
+        try:
+            return loader(str(copy))
+        except PlannerError as exc:
+            raise ConfigError(exc.message.replace(str(copy), name), hint=exc.hint) from None
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The baseline of one plan: its bytes and how to read it, or None where the plan is new since the ref."""
+
+    name: str
+    raw: bytes | None
+    base_dir: Path | None = None
+    ref: GitRef | None = None
+
+
+def baseline_source(plan_path: Path, baseline: str) -> Baseline:
+    """The baseline plan: a file, or the same plan at a git ref (e.g. HEAD, origin/main).
+
+    A ref that exists but does not hold the plan: the plan is new (raw None). Neither a file nor a ref: ConfigError.
+    """
     candidate = Path(baseline)
     if candidate.is_file():
-        return str(candidate), candidate.read_bytes()
+        return Baseline(str(candidate), candidate.read_bytes(), base_dir=candidate.parent)
+    hint = "give the old plan file, or a git ref such as HEAD~1 or origin/main"
+    out = _git(["rev-parse", "--show-toplevel"], plan_path.parent.resolve())
+    if out is None:
+        raise ConfigError(f"--baseline {baseline}: not a file, and {plan_path} is not in a git repository",
+                          hint=hint)
+    top = Path(out.decode().strip()).resolve()
+    if baseline.startswith("-") or _git(["rev-parse", "--verify", "--quiet", f"{baseline}^{{tree}}"], top) is None:
+        raise ConfigError(f"--baseline {baseline}: neither a file nor a git ref (in {top})", hint=hint)
     try:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=plan_path.parent.resolve(),
-                             capture_output=True, text=True, check=True).stdout.strip()
-        rel = plan_path.resolve().relative_to(Path(top).resolve()).as_posix()
-        out = subprocess.run(["git", "show", f"{baseline}:{rel}"], cwd=top, capture_output=True, check=True)
-    except (subprocess.CalledProcessError, FileNotFoundError, ValueError):
-        raise ConfigError(f"--baseline {baseline}: neither a file nor a git ref holding {plan_path}",
-                          hint="give the old plan file, or a git ref such as HEAD~1 or origin/main") from None
-    return f"{baseline}:{rel}", out.stdout
+        rel = plan_path.resolve().relative_to(top).as_posix()
+    except ValueError:
+        raise ConfigError(f"--baseline {baseline}: {plan_path} is outside the git repository {top}",
+                          hint=hint) from None
+    ref = GitRef(top, baseline, posixpath.dirname(rel))
+    name, raw = ref.read(posixpath.basename(rel))
+    return Baseline(name, raw, base_dir=plan_path.parent, ref=ref)
+
+
+def path_for_plan(value: str, plan_path: Path) -> str:
+    """A profile as a plan file records it: a name stays a name; a path becomes relative to the plan file's
+    directory (where `planner check` looks first), so the plan checks the same from any directory."""
+    if not is_profile_path(value):
+        return value
+    target = os.path.abspath(os.path.expanduser(value))
+    try:
+        rel = Path(os.path.relpath(target, os.path.abspath(plan_path.parent))).as_posix()
+    except ValueError:  # another drive (Windows): only the absolute path reaches it
+        return target
+    return rel if is_profile_path(rel) else f"./{rel}"
 
 
 def plan_from_result(result: RecommendResult, law: str, batch_law: str) -> dict:
@@ -200,6 +379,9 @@ limits:
 """
 
 
+ARITHMETIC = (OverflowError, ZeroDivisionError, FloatingPointError)
+
+
 def report(paths: list[Path], confidence: float | None, baseline: str | None, strict: bool):
     """Check every plan on its own; a plan that cannot be checked becomes an error entry, not an abort.
 
@@ -214,11 +396,19 @@ def report(paths: list[Path], confidence: float | None, baseline: str | None, st
             plans.append(_plan_report(path, confidence, baseline))
         except PlannerError as exc:
             plans.append(_plan_error(path, exc))
+        except ARITHMETIC as exc:  # extreme values that validate: this plan's error, the others still report
+            plans.append(_plan_error(path, _out_of_range(path, exc)))
     if any(p.status == "error" for p in plans):
         worst = "error"
     else:
         worst = overall([c for p in plans for c in p.checks])
     return CheckReport(status=worst, strict=strict, plans=plans)
+
+
+def _out_of_range(path: Path, exc: Exception) -> PlannerError:
+    return InfeasibleError(f"{path}: the plan's numbers leave double-precision range ({type(exc).__name__}: {exc})",
+                           hint="check the plan's magnitudes (tokens, parameters, inference tokens) and its law's "
+                                "constants")
 
 
 def _plan_report(path: Path, confidence: float | None, baseline: str | None):
@@ -229,13 +419,26 @@ def _plan_report(path: Path, confidence: float | None, baseline: str | None):
     law, inp = inputs(loaded, confidence)
     checks, metrics = evaluate(inp)
     checks = [c.model_copy(update={"line": loaded.line(c.key)}) for c in checks]
-    changes = None
+    changes, notes, warnings = None, [], []
     if baseline is not None:
-        name, raw = baseline_bytes(path, baseline)
-        old = load(Path(name), raw)
-        changes = diff(evaluate(inputs(old, confidence)[1])[1], metrics)
+        source = baseline_source(path, baseline)  # no such file or ref: this plan's error (exit 3)
+        if source.raw is None:
+            notes.append(f"new since {baseline}: {baseline} does not hold {source.name.split(':', 1)[-1]}, so there is "
+                         "nothing to compare")
+        else:
+            try:
+                old = load(Path(source.name), source.raw, source.base_dir, source.ref)
+                changes = diff(evaluate(inputs(old, confidence)[1])[1], metrics)
+                notes.extend(f"baseline {note}" for note in old.notes)
+            except PlannerError as exc:
+                warnings.append(f"the baseline {source.name} could not be read, so there is no comparison: "
+                                f"{exc.message}")
+            except ARITHMETIC as exc:
+                warnings.append(f"the baseline {source.name} could not be evaluated, so there is no comparison: "
+                                f"{_out_of_range(Path(source.name), exc).message}")
     return PlanReport(file=str(path), name=loaded.plan.name, status=overall(checks), checks=checks, metrics=metrics,
-                      law=law.profile.name, law_sha256=law.sha256, confidence=confidence, changes=changes)
+                      law=law.profile.name, law_sha256=law.sha256, confidence=confidence, changes=changes,
+                      notes=notes, warnings=warnings)
 
 
 def _plan_error(path: Path, exc: PlannerError):
@@ -255,5 +458,6 @@ def diff(old, new) -> list:
         a, b = getattr(old, metric), getattr(new, metric)
         delta = None if a is None or b is None else b - a
         rel = None if delta is None or not a else delta / a
+        delta, rel = (v if v is not None and math.isfinite(v) else None for v in (delta, rel))
         out.append(Change(metric=metric, baseline=a, current=b, delta=delta, relative=rel))
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -47,6 +48,9 @@ def check(
         raise UsageError(f"--format: expected one of {', '.join(FORMATS)} (not {fmt!r})", hint="--format github")
     if not plans:
         raise UsageError("no plan file given", hint="planner check plan.yaml (or `planner check --init plan.yaml`)")
+    if baseline is not None and not baseline.strip():  # '' is no ref: git would read it as the index
+        raise UsageError("--baseline: empty value", hint="give the old plan file or a git ref such as origin/main, "
+                         "or leave --baseline out")
     if confidence is not None and not 0.5 <= confidence < 1:
         raise UsageError(f"--confidence: expected a level in [0.5, 1), got {confidence:g}", hint="--confidence 0.95")
     report = plan_io.report([Path(p) for p in plans], confidence, baseline, strict)
@@ -55,7 +59,9 @@ def check(
         raise _not_checked(report, strict)
     failed = _failed(report, strict)
     if failed:
-        raise typer.Exit(fail(f"limits failed: {'; '.join(failed)}", "see the reasons above; change the plan or "
+        from planner.render_check import clean
+
+        raise typer.Exit(fail(clean(f"limits failed: {'; '.join(failed)}"), "see the reasons above; change the plan or "
                               "its limits", ExitStatus.CHECK_FAILED))
 
 
@@ -64,13 +70,24 @@ def _emit(report, fmt: str) -> None:
     from planner import render_check
 
     if fmt == "json":
-        emit_data(report.model_dump(mode="json"), "json")
+        emit_data(_finite(report.model_dump(mode="json")), "json")
     elif fmt == "github":
         sys.stdout.write(render_check.github(report))
     elif fmt == "junit":
         sys.stdout.write(render_check.junit(report))
     elif report.checked:
         stdout_console().print(render_check.table(report))
+
+
+def _finite(data):
+    """JSON has no NaN or Infinity: a value that is not finite is null (the check's reason says why)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_finite(v) for v in data]
+    return data
 
 
 def _failed(report, strict: bool) -> list[str]:
@@ -80,14 +97,20 @@ def _failed(report, strict: bool) -> list[str]:
 
 
 def _not_checked(report, strict: bool) -> PlannerError:
+    """One error for the plans that could not be checked: exit 3 when any is an invalid plan (it outranks the
+    others, e.g. 4 for numbers out of double-precision range, and 7), else the first one's status."""
+    from planner.render_check import clean
+
     errors = report.errors
+    invalid = [e for e in errors if e.exit_status == ExitStatus.CONFIG]
+    status = ExitStatus((invalid or errors)[0].exit_status)
     if len(errors) == 1 and len(report.plans) == 1:
-        return PlannerError(errors[0].error, hint=errors[0].hint, exit_status=ExitStatus(errors[0].exit_status))
+        return PlannerError(clean(errors[0].error), hint=clean(errors[0].hint), exit_status=status)
     failed = _failed(report, strict)
     also = f"; limits also failed: {'; '.join(failed)}" if failed else ""
-    return PlannerError(f"{len(errors)} of {len(report.plans)} plans could not be checked: "
-                        f"{'; '.join(e.error for e in errors)}{also}",
-                        hint=errors[0].hint, exit_status=ExitStatus(errors[0].exit_status))
+    return PlannerError(clean(f"{len(errors)} of {len(report.plans)} plans could not be checked: "
+                              f"{'; '.join(e.error for e in errors)}{also}"),
+                        hint=clean((invalid or errors)[0].hint), exit_status=status)
 
 
 def _init(plans: list[str] | None) -> None:

@@ -90,7 +90,9 @@ def recommend(
     if write_plan is not None:
         from planner import plan_io
 
-        text = plan_io.dump(plan_io.plan_from_result(result, law, batch_law),
+        # a law file is recorded relative to the plan (where `planner check` looks first), not as typed here
+        laws = (plan_io.path_for_plan(law, write_plan), plan_io.path_for_plan(batch_law, write_plan))
+        text = plan_io.dump(plan_io.plan_from_result(result, *laws),
                             "# Written by `planner recommend --write-plan`; guard it with `planner check`.\n")
         try:
             write_plan.write_text(text)

@@ -24,10 +24,12 @@ class CheckResult(Strict):
 
 
 class PlanMetrics(Strict):
+    """What `--baseline` compares. A value that is not finite in double precision is null (never NaN/Infinity)."""
+
     n_params: float
     n_tokens: float = Field(description="tokens trained (training.tokens)")
-    tokens_per_param: float
-    predicted_loss: float = Field(description="the loss law at the law's D: the trained tokens less the penalty of a "
+    tokens_per_param: float | None
+    predicted_loss: float | None = Field(description="the loss law at the law's D: the trained tokens less the penalty of a "
                                   "batch past the CBS, D·(1 + overhead(D)) = n_tokens")
     gpu_hours: float | None = None
     cost_usd: float | None = None
@@ -36,7 +38,7 @@ class PlanMetrics(Strict):
     batch_tokens: float | None = None
     critical_batch_tokens: float | None = Field(default=None, description="Zhang CBS at the law's D (as `recommend` "
                                                 "evaluates it), not at the trained tokens")
-    lifetime_flops: float
+    lifetime_flops: float | None
     optimum_lifetime_flops: float | None = None
 
 
@@ -58,6 +60,9 @@ class PlanReport(Strict):
     law_sha256: str
     confidence: float | None = None
     changes: list[Change] | None = None
+    notes: list[str] = Field(default_factory=list, description="e.g. that the plan is new since the baseline ref")
+    warnings: list[str] = Field(default_factory=list, description="e.g. that the baseline could not be read; "
+                                "they do not change the status")
 
 
 class PlanError(Strict):

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from planner.schemas.base import Fraction, NonNegativeFloat, PositiveFloat, StrictInput
+from planner.schemas.base import Fraction, NonNegativeFloat, PositiveFloat, StrictInput, _is_number
+
+MIN_PARAMS = 1000.0  # planner.planning.MIN_PARAMS (README "Bounds"): the smallest model any loss law is fitted to
+
+
+def _takes_text(annotation) -> bool:
+    """str, or a union / Optional / Annotated holding it."""
+    return annotation is str or any(_takes_text(arg) for arg in get_args(annotation))
 
 
 class _PlanPart(StrictInput):
-    """A plan section (StrictInput: booleans for numbers are refused)."""
+    """A plan section (StrictInput: booleans for numbers are refused; here strings too).
+
+    A quoted number (`n_gpus: "512"`) is refused rather than converted: plans are read with a loader that
+    takes `2e12` as the number YAML 1.2 makes it (planner.plan_io), so only quoting yields a string. Profiles
+    keep pydantic's lax conversion (a profile may write `1e9`, which YAML 1.1 reads as text).
+    """
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_strings(cls, value, info: ValidationInfo):
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, str) and _is_number(annotation) and not _takes_text(annotation):
+            raise PydanticCustomError("str_not_number", "Input should be a number, not the string {value}",
+                                      {"value": repr(value)})
+        return value
 
 
 class Shape(_PlanPart):
@@ -41,8 +63,17 @@ class Shape(_PlanPart):
 
 
 class Model(_PlanPart):
-    params: PositiveFloat | None = Field(default=None, description="TOTAL parameters (embeddings included)")
+    params: PositiveFloat | None = Field(default=None, description="TOTAL parameters (embeddings included), at "
+                                         "least 1,000")
     shape: Shape | None = Field(default=None, description="alternatively the shape; params are then derived")
+
+    @field_validator("params")
+    @classmethod
+    def _floor(cls, params: float | None) -> float | None:
+        if params is not None and params < MIN_PARAMS:
+            raise ValueError(f"{params:g} is below the floor of {MIN_PARAMS:,.0f} parameters (the smallest model "
+                             "any loss law is fitted to)")
+        return params
 
     @model_validator(mode="after")
     def _one(self) -> Model:
@@ -52,9 +83,10 @@ class Model(_PlanPart):
 
 
 class Training(_PlanPart):
-    tokens: PositiveFloat = Field(description="training tokens")
+    tokens: PositiveFloat = Field(description="training tokens, at least one step (planner.plan_io checks it)")
     seq_len: int = Field(default=4096, ge=1)
-    global_batch_tokens: PositiveFloat | None = Field(default=None, description="null = the recommended batch")
+    global_batch_tokens: PositiveFloat | None = Field(default=None, description="null = the recommended batch; "
+                                                      "at least one sequence of seq_len")
     gpu: str = Field(description="accelerator profile name or path")
     n_gpus: int = Field(ge=1)
     dtype: str = "bf16"
@@ -62,6 +94,14 @@ class Training(_PlanPart):
     recompute: Literal["none", "selective", "full"] = "selective"
     mfu: Fraction | None = Field(default=None, description="measured MFU; null = the accelerator's prior")
     price_usd_per_hour: PositiveFloat | None = Field(default=None, description="null = the profile's price")
+
+    @field_validator("global_batch_tokens")
+    @classmethod
+    def _one_sequence(cls, batch: float | None, info: ValidationInfo) -> float | None:
+        seq_len = info.data.get("seq_len")
+        if batch is not None and seq_len is not None and batch < seq_len:
+            raise ValueError(f"{batch:g} tokens is less than one sequence (seq_len {seq_len}): at least {seq_len}")
+        return batch
 
 
 class Laws(_PlanPart):
@@ -87,7 +127,7 @@ class Limits(_PlanPart):
     )
     max_batch_over_cbs: PositiveFloat | None = Field(default=None, description="global batch / CBS(D), at most")
     min_memory_headroom: NonNegativeFloat | None = Field(
-        default=None, description="fraction of GPU memory left free, at least (e.g. 0.1)"
+        default=None, lt=1, description="fraction of GPU memory left free, at least (e.g. 0.1); below 1"
     )
     warn_fraction: Fraction = Field(default=0.9, description="warn when a budget uses more than this share of its limit")
 
