@@ -145,6 +145,8 @@ def _jsonl_documents(path: Path, text_key: str) -> list[tuple[str, str]]:
 
 def _from_documents(name: str, docs: list[tuple[str, str]], demo: bool = False) -> TokenSource:
     """Byte-level tokens; whole documents (ranked by a hash of their name) form the held-out slice."""
+    if not docs:  # np.concatenate of nothing would say "need at least one array to concatenate"
+        raise ValueError(f"{name}: no documents (an empty file, or no non-blank lines)")
     encoded = [(doc_name, _bytes_to_tokens(text)) for doc_name, text in docs]
     total = sum(len(t) for _, t in encoded)
     want_val = min(MAX_VAL_TOKENS, max(MIN_VAL_TOKENS, int(VAL_FRACTION * total)))
@@ -219,19 +221,51 @@ def zipf_entropy(vocab: int, a: float) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+SYNTHETIC_SOURCES = "synthetic:zipf[?vocab=64&order=1&a=1.2&seed=0&tokens=8000000&val=262144]"
+# option: (default, lowest, highest, integer); the transition table holds vocab^order permutations of vocab
+_SYNTHETIC_OPTIONS = {"vocab": (64, 2, 65_536, True), "order": (1, 1, 8, True), "a": (1.2, 1e-3, 100.0, False),
+                      "seed": (0, 0, 2**63 - 1, True), "tokens": (8_000_000, 1, 2**31, True),
+                      "val": (262_144, 1, 2**26, True)}
+MAX_SYNTHETIC_TABLE = 2**25  # vocab^(order+1) entries of 8 bytes: 256 MiB
+
+
+def parse_synthetic(data: str) -> dict[str, float]:
+    """The options of a `synthetic:KIND?k=v&...` source, checked (ValueError names the problem)."""
+    kind, _, query = data.partition(":")[2].partition("?")
+    if kind != "zipf":
+        raise ValueError(f"unknown synthetic source {kind!r} (known: zipf)")
+    opts: dict[str, float] = {k: v[0] for k, v in _SYNTHETIC_OPTIONS.items()}
+    for key, text in parse_qsl(query, keep_blank_values=True):
+        if key not in _SYNTHETIC_OPTIONS:
+            raise ValueError(f"unknown option {key!r} of synthetic:zipf (known: {', '.join(_SYNTHETIC_OPTIONS)})")
+        _, lo, hi, integer = _SYNTHETIC_OPTIONS[key]
+        try:
+            value: float | None = float(text)
+        except ValueError:
+            value = None
+        if value is not None and integer:
+            value = int(value) if math.isfinite(value) and value.is_integer() else None
+        if value is None or not lo <= value <= hi:
+            raise ValueError(f"option {key}={text!r} of synthetic:zipf: expected {'an integer' if integer else 'a number'}"
+                             f" from {lo:g} to {hi:g}")
+        opts[key] = value
+    if opts["vocab"] ** (opts["order"] + 1) > MAX_SYNTHETIC_TABLE:
+        raise ValueError(f"synthetic:zipf with vocab={opts['vocab']:g} and order={opts['order']:g} needs a table of "
+                         f"vocab^(order+1) = {opts['vocab'] ** (opts['order'] + 1):.3g} entries, above "
+                         f"{MAX_SYNTHETIC_TABLE:.3g}: lower vocab or order")
+    return opts
+
+
 def synthetic(data: str = "synthetic:zipf") -> TokenSource:
     """Order-k Markov chain: each context's next-token law is Zipf(a) over its own random permutation.
 
     Every row has the same entropy H(Zipf(a, V)), so the entropy rate is exactly that, whatever the
     stationary law; a model that learns all V^k permutations reaches it (after k tokens of context).
     """
-    kind, _, query = data.partition(":")[2].partition("?")
-    if kind != "zipf":
-        raise ValueError(f"unknown synthetic source {kind!r} (have: zipf)")
-    opts = {k: float(v) for k, v in parse_qsl(query)}
-    vocab, order = int(opts.get("vocab", 64)), int(opts.get("order", 1))
-    a, seed = opts.get("a", 1.2), int(opts.get("seed", 0))
-    n_train, n_val = int(opts.get("tokens", 8_000_000)), int(opts.get("val", 262_144))
+    opts = parse_synthetic(data)
+    vocab, order = int(opts["vocab"]), int(opts["order"])
+    a, seed = opts["a"], int(opts["seed"])
+    n_train, n_val = int(opts["tokens"]), int(opts["val"])
     rng = np.random.default_rng(seed)
     perms = np.argsort(rng.random((vocab**order, vocab)), axis=1)  # one permutation per context
     cdf = np.cumsum(zipf_probs(vocab, a))

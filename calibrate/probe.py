@@ -15,31 +15,20 @@ finds the failed lines and goes on with the other probes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 import traceback
 from pathlib import Path
 
-from planner.calibrate_run import append_line  # one writer discipline for parent and child
+from planner.calibrate_run import append_line, read_results  # one reader and writer for parent and child
 from planner.schemas.probe import ProbeResult, ProbeSpec
 
 
 def recorded_ids(path: str | os.PathLike) -> set[str]:
-    """Ids already finished OK in runs.jsonl (failed ones are redone on a retry; torn lines ignored)."""
-    ids = set()
-    p = Path(path)
-    if not p.exists():
-        return ids
-    for line in p.read_text().splitlines():
-        try:
-            record = json.loads(line)
-            if record["status"] == "ok":
-                ids.add(record["id"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    return ids
+    """Ids already finished OK in runs.jsonl (failed ones are redone on a retry), read by the planner's own
+    reader: a line the planner would not count is not skipped here either (a corrupt one raises)."""
+    return {r.id for r in read_results(path) if r.status == "ok"}
 
 
 def failed_result(spec: ProbeSpec, rid: str, reason: str, t0: float) -> ProbeResult:
@@ -53,7 +42,7 @@ def failed_result(spec: ProbeSpec, rid: str, reason: str, t0: float) -> ProbeRes
         n_params_non_embedding=non_emb, n_layer=spec.n_layer, n_embd=spec.n_embd, seq_len=spec.seq_len,
         vocab_size=spec.vocab_size, flops_per_token=flops_per_token(cfg), batch_tokens=spec.tokens_per_step,
         lr=spec.lr, tokens=0.0, steps=0, branch_ratio=ratio if spec.kind == "ladder" else None, data=spec.data,
-        device=spec.device, n_procs=spec.n_procs, wall_s=time.time() - t0)
+        seed=spec.seed, device=spec.device, n_procs=spec.n_procs, wall_s=time.time() - t0)
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -435,7 +435,7 @@ def make_result(run: Run, rid: str, *, curve, ratio=None, stable_loss=None, targ
     for target in targets or []:
         hit[f"{target:g}"] = next((p.step for p in curve if p.ewa_loss is not None and p.ewa_loss < target), None)
     return ProbeResult(
-        id=rid, probe_id=spec.id, kind=spec.kind, status="ok", n_params=run.n_params,
+        id=rid, probe_id=spec.id, kind=spec.kind, status="ok", seed=spec.seed, n_params=run.n_params,
         n_params_non_embedding=run.n_params_non_embedding, n_layer=spec.n_layer, n_embd=spec.n_embd,
         seq_len=spec.seq_len, vocab_size=spec.vocab_size, flops_per_token=run.flops_per_token,
         batch_tokens=spec.tokens_per_step, lr=spec.lr, tokens=float(run.step * spec.tokens_per_step),

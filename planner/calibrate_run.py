@@ -17,12 +17,15 @@ writes the fits, profiles and report from it).
 A rerun with the same --out reads it, skips every probe whose lines are all there, and a half-finished
 probe skips the branches it already wrote; nothing finished is redone, duplicated or lost. A probe id
 is a name, not a result key: before anything runs, check_resume compares each planned spec whose id
-already has lines with the spec recorded for it (WORK/specs/ID.json, else the lines themselves) and
-refuses (exit 2) when a field that shapes the result differs (data, vocabularies, seq_len, seed,
-dtype, device, batch, lr, tokens, ...); DDP layout, logging and compile settings may change. Ctrl-C
-terminates the children (their process groups), keeps every finished line and raises
-KeyboardInterrupt. A child that dies without writing its lines (killed DDP peer, segfault) gets
-status=failed lines with the exit code and the tail of its log.
+already has lines with the spec recorded for it (WORK/specs/ID.json, else the lines themselves, seed
+included) and refuses (exit 2) when a field that shapes the result differs (data as an absolute path,
+vocabularies, seq_len, seed, dtype, device, batch, lr, tokens, ...); DDP layout, logging and compile
+settings may change. runs.jsonl has one reader (read_results) for the parent and the probes: a
+cut-short last line is absent, any other bad line an error naming file:line. Ctrl-C, SIGTERM and
+SIGHUP (a SLURM time limit or preemption, a closed terminal) terminate the children (their process
+groups), keep every finished line and raise KeyboardInterrupt (Terminated for the latter two). A
+child that dies without writing its lines (killed DDP peer, segfault) gets status=failed lines with
+the exit code and the tail of its log.
 
 Multi-node (one probe at a time across every node, holding and seeing every local device; needs a
 filesystem shared by all nodes for --out and the work directory). torchrun's own rendezvous flags are passed through. A SLURM example:
@@ -42,12 +45,15 @@ which makes every node run, for each pending probe in the same order,
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,21 +113,106 @@ class Outcome:
         return sum(r.status == "failed" for r in self.results)
 
 
+# ----------------------------------------------------------------------------- signals
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: handled as Ctrl-C (a SLURM time limit or preemption sends SIGTERM)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt():
+    """While in the block, SIGTERM and SIGHUP raise Terminated in the main thread (as SIGINT raises
+    KeyboardInterrupt), so the launcher stops its children instead of dying and orphaning them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    old = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """While in the block, SIGINT, SIGTERM and SIGHUP only record themselves; the check it yields raises
+    KeyboardInterrupt (SIGINT) or Terminated at a point of the caller's choosing, so that a child is never
+    started without being recorded, and stopping the children is never cut short by a second signal."""
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+
+    def handler(signum, frame):
+        got.append(signum)
+
+    def check() -> None:
+        if got:
+            raise KeyboardInterrupt() if got[0] == signal.SIGINT else Terminated(got[0])
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, *STOP_SIGNALS)}
+    try:
+        yield check
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
 # ----------------------------------------------------------------------------- runs.jsonl
 
 
 def read_results(out: str | os.PathLike) -> list[ProbeResult]:
-    """Every valid ProbeResult line in `out`, in file order (torn or foreign lines are skipped)."""
+    """Every ProbeResult line in `out`, in file order; blank lines are skipped.
+
+    A last line cut short (no newline: a writer killed mid-line, or one still writing) counts as absent, and
+    append_line trims it before the next record. Any other line that is not a ProbeResult (a line cut short
+    in the middle, a foreign or hand-edited record) is a ConfigError (exit 3) naming file:line: the parent
+    and the probes read the file with this one reader, so no line counts as done for one and not the other.
+    """
     p = Path(out)
     if not p.exists():
         return []
+    raw = p.read_bytes()
+    lines = raw.split(b"\n")
     results = []
-    for line in p.read_text().splitlines():
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
         try:
             results.append(ProbeResult.model_validate_json(line))
-        except ValueError:
-            continue
+        except ValueError as exc:
+            if i == len(lines):  # the last line has no newline: cut short, absent
+                continue
+            raise ConfigError(f"{p}:{i}: not a probe result line ({_why(exc)})",
+                              hint="delete or repair that line (only a cut-short last line, left by a crash, is "
+                                   "repaired automatically), or use another --out") from None
     return results
+
+
+def _why(exc: ValueError) -> str:
+    """The first problem of a pydantic ValidationError (or any ValueError) on one line."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        loc = ".".join(str(k) for k in first.get("loc", ()))
+        return f"{loc}: {first['msg']}" if loc else first["msg"]
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def latest_by_id(results: list[ProbeResult]) -> dict[str, ProbeResult]:
@@ -136,20 +227,44 @@ def latest_by_id(results: list[ProbeResult]) -> dict[str, ProbeResult]:
 def append_line(path: str | os.PathLike, line: str) -> None:
     """Append one line with a single write in O_APPEND mode, then fsync.
 
-    Concurrent probes append to the same runs.jsonl: O_APPEND makes each single small write land
-    whole at the end. If a killed writer left a torn last line, a newline is written first so that
-    the torn fragment cannot swallow this record.
+    Concurrent probes append to the same runs.jsonl, each under an exclusive flock, with one write per
+    record. If a killed writer left a last line cut short (no newline), it is truncated away first (the
+    probe that was writing it had not finished that result, which read_results never counted), so a
+    crash never leaves a corrupt line in the middle; a complete last line without its newline gets one.
     """
     data = (line.rstrip("\n") + "\n").encode()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):  # no flock (another OS, some network filesystems): one write still lands whole
+            pass
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data
+            start = _line_start(fd, size)
+            try:
+                ProbeResult.model_validate_json(os.pread(fd, size - start, start))
+                data = b"\n" + data
+            except ValueError:
+                os.ftruncate(fd, start)
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _line_start(fd: int, size: int, chunk: int = 1 << 16) -> int:
+    """Offset just past the last newline before `size` (0 if none)."""
+    end = size
+    while end > 0:
+        begin = max(0, end - chunk)
+        at = os.pread(fd, end - begin, begin).rfind(b"\n")
+        if at >= 0:
+            return begin + at + 1
+        end = begin
+    return 0
 
 
 def pending(specs: list[ProbeSpec], out: str | os.PathLike, retry_failed: bool = False) -> list[ProbeSpec]:
@@ -170,14 +285,23 @@ def pending(specs: list[ProbeSpec], out: str | os.PathLike, retry_failed: bool =
 LAYOUT_FIELDS = frozenset({"schema_version", "n_procs", "micro_batch_seqs", "log_every_steps", "compile",
                            "compile_mode", "attention", "peak_flops_per_s", "max_epochs"})
 # the same key read off a runs.jsonl line, where no spec file was kept (ProbeResult field -> ProbeSpec value)
-_RESULT_KEY = {"data": lambda s: s.data, "device": lambda s: s.device, "vocab_size": lambda s: s.vocab_size,
-               "seq_len": lambda s: s.seq_len, "n_layer": lambda s: s.n_layer, "n_embd": lambda s: s.n_embd,
-               "batch_tokens": lambda s: s.tokens_per_step, "lr": lambda s: s.lr}
+_RESULT_KEY = {"data": lambda s: s.data, "seed": lambda s: s.seed, "device": lambda s: s.device,
+               "vocab_size": lambda s: s.vocab_size, "seq_len": lambda s: s.seq_len, "n_layer": lambda s: s.n_layer,
+               "n_embd": lambda s: s.n_embd, "batch_tokens": lambda s: s.tokens_per_step, "lr": lambda s: s.lr}
+
+
+def normalise_data(data: str) -> str:
+    """A --data value as the resume key compares it: a path made absolute (relative to the current
+    directory; symlinks kept), `stdlib` and `synthetic:...` as given."""
+    if data == "stdlib" or data.startswith("synthetic:"):
+        return data
+    return os.path.abspath(os.path.expanduser(data))
 
 
 def spec_differences(old: ProbeSpec, new: ProbeSpec) -> list[tuple[str, object, object]]:
     """(field, old, new) for every result-shaping field that differs between two specs of one id."""
     a, b = old.model_dump(), new.model_dump()
+    a["data"], b["data"] = normalise_data(a["data"]), normalise_data(b["data"])
     return [(k, a[k], b[k]) for k in b if k not in LAYOUT_FIELDS and a.get(k) != b[k]]
 
 
@@ -185,6 +309,10 @@ def _result_differences(line: ProbeResult, new: ProbeSpec) -> list[tuple[str, ob
     diffs = []
     for k, value in _RESULT_KEY.items():
         mine, theirs = getattr(line, k), value(new)
+        if k == "seed" and mine is None:  # a line written before results recorded their seed
+            continue
+        if k == "data":
+            mine, theirs = normalise_data(mine), normalise_data(theirs)
         same = (math.isclose(mine, theirs, rel_tol=1e-9) if isinstance(theirs, float) else mine == theirs)
         if not same:
             diffs.append((k, mine, theirs))
@@ -358,32 +486,35 @@ def _drive(todo, out, work, device, n_devices, opts, rows, on_progress) -> list[
     slots = Slots(device, n_devices, 1 if opts.nnodes > 1 else opts.probes_per_gpu)
     running: dict[str, _Child] = {}
     queue, ran = list(todo), []
-    try:
-        while queue or running:
-            for spec in list(queue):  # longest first; a smaller probe may fill the gap a big one cannot
-                got = slots.take(devices_needed(spec, n_devices, opts))
-                if got is None:
-                    continue
-                queue.remove(spec)
-                running[spec.id] = _launch(spec, got, out, work, opts)
-                rows[spec.id].state, rows[spec.id].devices = "running", _device_label(device, got)
-                ran.append(spec.id)
-                if opts.nnodes > 1:
-                    break  # one probe at a time across the nodes
-            for pid, child in list(running.items()):
-                _read_status(child, rows[pid])
-                if child.proc.poll() is not None:
-                    _finish(child, out, rows[pid])
-                    slots.give(child.devices)
-                    del running[pid]
-            if on_progress:
-                on_progress(list(rows.values()))
-            if queue or running:
-                time.sleep(opts.poll_s)
-    except BaseException:  # Ctrl-C (KeyboardInterrupt) or a failing callback: stop the children cleanly
-        for child in running.values():
-            _terminate(child, opts.kill_grace_s)
-        raise
+    with _signals_deferred() as check:  # Ctrl-C, SIGTERM, SIGHUP: acted on between launches and polls
+        try:
+            while queue or running:
+                for spec in list(queue):  # longest first; a smaller probe may fill the gap a big one cannot
+                    check()
+                    got = slots.take(devices_needed(spec, n_devices, opts))
+                    if got is None:
+                        continue
+                    queue.remove(spec)
+                    running[spec.id] = _launch(spec, got, out, work, opts)
+                    rows[spec.id].state, rows[spec.id].devices = "running", _device_label(device, got)
+                    ran.append(spec.id)
+                    if opts.nnodes > 1:
+                        break  # one probe at a time across the nodes
+                for pid, child in list(running.items()):
+                    _read_status(child, rows[pid])
+                    if child.proc.poll() is not None:
+                        _finish(child, out, rows[pid])
+                        slots.give(child.devices)
+                        del running[pid]
+                if on_progress:
+                    on_progress(list(rows.values()))
+                check()
+                if queue or running:
+                    time.sleep(opts.poll_s)
+        except BaseException:  # a signal (KeyboardInterrupt, Terminated) or a failing callback: stop the children
+            for child in running.values():
+                _terminate(child, opts.kill_grace_s)
+            raise
     return ran
 
 
@@ -402,8 +533,15 @@ def _launch(spec: ProbeSpec, devices: list[int], out: Path, work: Path, opts: La
 
 
 def _device_label(device: str, devices: list[int]) -> str:
+    """gpu0, gpu0-3, gpu0,2 (runs of consecutive devices as ranges: the progress table stays narrow)."""
     kind = "gpu" if device == "cuda" else "cpu"
-    return ",".join(f"{kind}{i}" for i in devices)
+    runs: list[list[int]] = []
+    for i in sorted(devices):
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return kind + ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
 
 
 def _read_status(child: _Child, row: Progress) -> None:
@@ -453,7 +591,7 @@ def _failed(spec: ProbeSpec, rid: str, reason: str, wall_s: float) -> ProbeResul
         n_params_non_embedding=non_emb, n_layer=spec.n_layer, n_embd=spec.n_embd, seq_len=spec.seq_len,
         vocab_size=spec.vocab_size, flops_per_token=flops_per_token(shape, spec.vocab_size, spec.seq_len),
         batch_tokens=spec.tokens_per_step, lr=spec.lr, tokens=0.0, steps=0,
-        branch_ratio=ratio if spec.kind == "ladder" else None, data=spec.data, device=spec.device,
+        branch_ratio=ratio if spec.kind == "ladder" else None, data=spec.data, seed=spec.seed, device=spec.device,
         n_procs=spec.n_procs, wall_s=wall_s)
 
 
@@ -472,37 +610,66 @@ def _terminate(child: _Child, grace_s: float) -> None:
             continue
 
 
+TOKEN_SUFFIXES = (".bin", ".npy", ".npz")  # pre-tokenized files: their vocabulary is inferred when not given
+
+
+@functools.lru_cache(maxsize=4)
+def open_source(name: str, vocab_size: int | None = None, text_key: str = "text"):
+    """calibrate.data.load(name) once per process (planning opens a source for its vocabulary and its checks);
+    a source that cannot be read or is malformed is a ConfigError (exit 3) naming file[:line]."""
+    from calibrate import data as datamod  # lazily: planner never imports calibrate at module level
+
+    try:
+        return datamod.load(name, vocab_size=vocab_size, text_key=text_key)
+    except (OSError, ValueError) as exc:
+        where = str(Path(name).expanduser())
+        message = (f"--data {exc}" if isinstance(exc, ValueError) and str(exc).startswith(where + ":")
+                   else f"--data {name}: cannot be read: {exc}")  # the message names file[:line]
+        if isinstance(exc, datamod.VocabularyError):
+            raise ConfigError(message, hint="give --vocab-size at least the tokenizer's vocabulary "
+                                            "(largest id + 1)") from None
+        raise ConfigError(message, hint="give a directory of text files, a .jsonl, .txt, .bin or .npy file, "
+                                        "stdlib or synthetic:zipf") from None
+
+
+def inferred_vocab(data: str) -> int | None:
+    """The probes' vocabulary for a token file given without --vocab-size: its largest id + 1, rounded up to
+    a multiple of 64 (calibrate.data infers max id + 1, as nanoGPT's meta.pkl would say). None for text
+    (byte-level, 257), stdlib and synthetic sources, whose vocabularies the plan knows."""
+    if data == "stdlib" or data.startswith("synthetic:") or Path(data).suffix.lower() not in TOKEN_SUFFIXES:
+        return None
+    if Path(data).expanduser().is_dir():
+        return None
+    return 64 * math.ceil(open_source(data).vocab_size / 64)
+
+
 def data_warnings(specs: list[ProbeSpec]) -> list[str]:
     """Check each data source of the plan before any probe starts; return repetition warnings.
 
     A source that cannot be read or is malformed (a .jsonl text that is not a string, negative token
-    ids), or whose token ids reach past a given --vocab-size or a probe's model vocabulary, would fail
-    (or silently mistrain) every probe: it is a ConfigError (exit 3) here, naming file[:line]. Repetition (> max_epochs passes over the training
-    split) is a warning. Opens the sources with calibrate.data (numpy only, no torch); probes repeat
-    the check themselves.
+    ids, no documents), too small to hold one training window and one held-out window of the probes'
+    sequence length, or whose token ids reach past a given --vocab-size or a probe's model vocabulary,
+    would fail (or silently mistrain) every probe: it is a ConfigError (exit 3) here, naming file[:line].
+    Repetition (> max_epochs passes over the training split) is a warning. Opens the sources with
+    calibrate.data (numpy only, no torch); probes repeat the check themselves.
     """
     from calibrate import data as datamod  # lazily: planner never imports calibrate at module level
 
     warnings = []
     for source_name in sorted({s.data for s in specs}):
         mine = [s for s in specs if s.data == source_name]
-        try:
-            source = datamod.load(source_name, vocab_size=mine[0].data_vocab_size, text_key=mine[0].data_text_key)
-        except (OSError, ValueError) as exc:
-            where = str(Path(source_name).expanduser())
-            message = (f"--data {exc}" if isinstance(exc, ValueError) and str(exc).startswith(where + ":")
-                       else f"--data {source_name}: cannot be read: {exc}")  # the message names file[:line]
-            if isinstance(exc, datamod.VocabularyError):
-                raise ConfigError(message, hint="give --vocab-size at least the tokenizer's vocabulary "
-                                                "(largest id + 1)") from None
-            raise ConfigError(message,
-                              hint="give a directory of text files, a .jsonl, .txt, .bin or .npy file, "
-                                   "stdlib or synthetic:zipf") from None
+        source = open_source(source_name, mine[0].data_vocab_size, mine[0].data_text_key)
         smallest = min(s.vocab_size for s in mine)
         if source.vocab_size > smallest:
             raise ConfigError(f"--data {source_name}: token ids reach {source.vocab_size - 1}, beyond the probes' "
                               f"vocabulary of {smallest}",
                               hint="give --vocab-size at least the tokenizer's vocabulary (ids + 1)")
+        seq = max(s.seq_len for s in mine)
+        if len(source.train) < seq + 2 or len(source.val) < seq + 1:  # one window (+ its next token) each
+            raise ConfigError(f"--data {source_name}: too small to train on: {len(source.train):,} training and "
+                              f"{len(source.val):,} held-out {source.unit}, and probes of sequence length {seq} "
+                              f"need at least {seq + 2:,} and {seq + 1:,}",
+                              hint="give a larger corpus (held out: 1% of it, at least 64k tokens, at most half)")
         worst = max(mine, key=lambda s: s.total_tokens)
         w = datamod.epoch_warning(worst.total_tokens, source, worst.max_epochs)
         if w:

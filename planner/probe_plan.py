@@ -8,9 +8,10 @@ Two kinds of probe (calibration.md §0, §3.5):
                 lr     = 0.0047 · (N/108M)^(-1/3) / 2 (WSD), clamped to LR_MAX,  N non-embedding
                 batch  = 160 · (N/108M)^(2/3) sequences of 2048 tokens, rounded to a power of two
                 warmup = N tokens;  beta2 = 0.99 below 0.5M-token batches, else 0.95;  wd 0.1; clip 1.0
-    cbs     one small model at 5-6 batch sizes (about 16k to 1M tokens), constant LR + EWA (Zhang et al.
-            2024): lr ∝ sqrt(B) from the size's rule batch; beta2 and the EWA decay scaled per batch so that
-            their horizons 1/(1-beta2)·B and 1/(1-tau)·B stay fixed in samples (batch-laws.md §1.3, §5).
+    cbs     one small model at 5-7 batch sizes (16k tokens doubling to 256k-1M), constant LR + EWA (Zhang et
+            al. 2024): lr ∝ sqrt(B) from the size's rule batch; beta2 and the EWA decay scaled per batch so
+            that their horizons 1/(1-beta2)·B and 1/(1-tau)·B stay fixed in samples (batch-laws.md §1.3, §5).
+            Its model and batches come from a fixed share of a budget (CBS_SHARE), monotone in the budget.
 
 Legend: N parameters (total unless named non-embedding), D tokens, B batch (tokens unless `_seqs`),
 L layers, d width, T sequence length. Ratios D/N use TOTAL parameters (Chinchilla's convention);
@@ -19,14 +20,16 @@ both counts are recorded in every result.
 Costs: FLOPs = tokens · (6N + 12·L·d·T) (PaLM App. B). GPU time = FLOPs / (peak · MFU(N)), where MFU(N)
 follows the measured H100 curve of nanoGPT probes (h100-probe-mfu.md: 27% at 3.5M rising to 46% at
 200M) scaled to the profile's prior; CPU time uses a measured fp32 single-thread throughput.
-Probes are packed longest-first onto devices; the largest may run DDP across several. On several
-nodes every probe runs DDP over all nodes' devices, one probe at a time (across_nodes), as the
-launcher runs them.
+Probes are packed longest-first onto devices; the largest may run DDP across several (its start-up on
+every rank and the all-reduce count against a budget, which caps busy GPU-hours). On several nodes
+every probe runs DDP over all nodes' devices, one probe at a time (across_nodes), as the launcher runs
+them, and is costed so.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import itertools
 import math
 from dataclasses import dataclass
@@ -203,7 +206,8 @@ def tokens_processed(spec: ProbeSpec) -> float:
     return spec.total_tokens + spec.cooldown_fraction * sum(spec.branch_tokens)
 
 
-def estimate(spec: ProbeSpec, s: Setting) -> PlannedProbe:
+def _costs(spec: ProbeSpec, s: Setting, n_procs: int) -> tuple[int, int, float, float, float | None, float]:
+    """(total params, non-embedding params, tokens, FLOPs, MFU, wall seconds) of a probe over n_procs ranks."""
     shape = Shape(spec.n_layer, spec.n_embd, spec.n_head)
     total, non_emb = shape_params(shape, spec.vocab_size, spec.seq_len)
     tokens = tokens_processed(spec)
@@ -214,24 +218,35 @@ def estimate(spec: ProbeSpec, s: Setting) -> PlannedProbe:
     else:
         mfu = None
         device_s = flops / CPU_FLOPS_PER_S
-    ddp_efficiency = 0.9 if spec.n_procs > 1 else 1.0  # the all-reduce is not overlapped (calibrate/dist.py)
-    wall = device_s / (spec.n_procs * ddp_efficiency) + PROBE_STARTUP_S[spec.device]
+    ddp_efficiency = 0.9 if n_procs > 1 else 1.0  # the all-reduce is not overlapped (calibrate/dist.py)
+    return total, non_emb, tokens, flops, mfu, device_s / (n_procs * ddp_efficiency) + PROBE_STARTUP_S[spec.device]
+
+
+def estimate(spec: ProbeSpec, s: Setting) -> PlannedProbe:
+    total, non_emb, tokens, flops, mfu, wall = _costs(spec, s, spec.n_procs)
     return PlannedProbe(spec=spec, n_params=total, n_params_non_embedding=non_emb, tokens_processed=tokens,
                         flops=flops, mfu=mfu, device_hours=wall * spec.n_procs / 3600, est_wall_s=wall)
 
 
 def pack(probes: list[PlannedProbe], n_devices: int) -> tuple[list[PlannedProbe], float]:
-    """Longest-processing-time-first list scheduling; a probe of n_procs waits for that many free devices."""
-    free_at = [0.0] * n_devices
-    placed = []
-    for p in sorted(probes, key=lambda q: (-q.est_wall_s, q.spec.id)):
-        k = min(p.spec.n_procs, n_devices)
-        slots = sorted(range(n_devices), key=lambda i: (free_at[i], i))[:k]
-        start = max(free_at[i] for i in slots)
-        for i in slots:
-            free_at[i] = start + p.est_wall_s
-        placed.append(p.model_copy(update={"start_s": start, "slot": sorted(slots)}))
-    return placed, max(free_at) if placed else 0.0
+    """Longest-processing-time-first list scheduling; a probe of n_procs waits for that many free devices.
+
+    Each probe takes the k devices that free up first (ties: lowest index), from a heap: the time is
+    independent of the device count, as devices past the plan's total rank count would never be used.
+    """
+    order = sorted(probes, key=lambda q: (-q.est_wall_s, q.spec.id))
+    n = min(n_devices, sum(min(p.spec.n_procs, n_devices) for p in order))
+    heap = [(0.0, i) for i in range(n)]  # (free at, device): sorted, hence a heap
+    placed, makespan = [], 0.0
+    for p in order:
+        taken = [heapq.heappop(heap) for _ in range(min(p.spec.n_procs, n_devices))]
+        start = max(t for t, _ in taken)
+        end = start + p.est_wall_s
+        for _, i in taken:
+            heapq.heappush(heap, (end, i))
+        makespan = max(makespan, end)
+        placed.append(p.model_copy(update={"start_s": start, "slot": sorted(i for _, i in taken)}))
+    return placed, makespan
 
 
 def with_ddp(spec: ProbeSpec, n_procs: int) -> ProbeSpec:
@@ -243,11 +258,12 @@ def with_ddp(spec: ProbeSpec, n_procs: int) -> ProbeSpec:
     return spec.model_copy(update={"n_procs": n_procs, "micro_batch_seqs": min(spec.micro_batch_seqs, per_rank)})
 
 
-def choose_ddp(probes: list[PlannedProbe], n_devices: int, s: Setting) -> list[PlannedProbe]:
+def choose_ddp(probes: list[PlannedProbe], n_devices: int, s: Setting, cap: float | None = None) -> list[PlannedProbe]:
     """Double the DDP width of the longest probe while that shortens the packed schedule by > 3%.
 
     Small probes stay one per device: DDP of a 3M model only adds an all-reduce per step
     (calibration.md §3.1); the largest one or two are split so that they do not set the wall clock.
+    With `cap`, no widening may take the busy device-hours (start-up on every rank, the all-reduce) above it.
     """
     best, (_, best_span) = list(probes), pack(probes, n_devices)
     while n_devices >= 2:
@@ -256,6 +272,8 @@ def choose_ddp(probes: list[PlannedProbe], n_devices: int, s: Setting) -> list[P
         trials = []
         for move in [(i,) for i in wider] + list(itertools.combinations(wider, 2)):  # pairs: two big probes
             trial = [wider[j] if j in move else p for j, p in enumerate(best)]
+            if cap is not None and sum(p.device_hours for p in trial) > cap:
+                continue
             trials.append((pack(trial, n_devices)[1], trial))
         if not trials:
             break
@@ -285,12 +303,12 @@ def across_nodes(specs: list[ProbeSpec], nnodes: int, n_devices: int) -> list[Pr
 
 
 def finish(preset: str, s: Setting, specs: list[ProbeSpec], n_devices: int, budget: float | None,
-           notes: list[str], ddp: bool = True, nnodes: int = 1) -> ProbePlan:
+           notes: list[str], ddp: bool = True, nnodes: int = 1, cap: float | None = None) -> ProbePlan:
     if nnodes > 1:
         specs, ddp = across_nodes(specs, nnodes, n_devices), False
     probes = [estimate(sp, s) for sp in specs]
     if ddp:
-        probes = choose_ddp(probes, n_devices, s)
+        probes = choose_ddp(probes, n_devices, s, cap=cap)
     placed, makespan = pack(probes, nnodes * n_devices)
     ladder = [p.n_params for p in placed if p.spec.kind == "ladder"]
     warnings = []
@@ -321,7 +339,7 @@ def source_vocab(data: str, data_vocab_size: int | None) -> int:
     if data.startswith("synthetic:"):
         from urllib.parse import parse_qsl
 
-        return int(dict(parse_qsl(data.partition("?")[2])).get("vocab", 64))
+        return int(float(dict(parse_qsl(data.partition("?")[2])).get("vocab", 64)))  # checked by calibrate.data
     return 257
 
 
@@ -359,13 +377,23 @@ def pick_sizes(candidates: list[Shape], n: int, vocab: int, seq_len: int) -> lis
     return [candidates[i] for i in sorted(chosen)]
 
 
+CBS_SHARE = 0.25  # of the budget, for the CBS sweep (calibration.md §3.5: its add-ons cost 16-20% of a plan,
+# before the start-up of 5-7 compiled runs)
+
+
 def plan_budget(n_gpus: int, budget_gpu_hours: float, peak_flops_per_s: float, mfu_prior: float, *,
                 data: str = "stdlib", data_vocab_size: int | None = None, vocab_size: int | None = None,
                 seq_len: int = 1024, seed: int = 0, preset: str = "budget", nnodes: int = 1) -> ProbePlan:
-    """The largest ladder (5-6 sizes, >= 15x span) plus a CBS sweep that fit the GPU-hour budget.
+    """The largest ladder (5-6 sizes, >= 15x span) plus a CBS sweep within the GPU-hour budget (busy GPU-hours).
 
-    n_gpus is per node; with nnodes > 1 every probe runs DDP over all nnodes x n_gpus GPUs, one at a time
-    (across_nodes), and the budget counts the GPU-hours of all of them.
+    The CBS sweep's model and batch sizes are chosen from a fixed share of the budget (CBS_SHARE), so a
+    bigger budget never gives a smaller sweep (cbs_choice); the ladder gets the rest, and what the ladder
+    leaves (its sizes come in steps) lengthens the sweep's runs up to D/N = 100. On one node DDP widens the
+    largest probes where that shortens the schedule; their start-up and all-reduce cost GPU-hours, so a
+    plan whose DDP layout would overrun the budget gets the next smaller ladder (down to the smallest,
+    whose DDP is then limited to what the budget leaves). n_gpus is per node; with nnodes > 1 every probe
+    runs DDP over all nnodes x n_gpus GPUs, one at a time (across_nodes), and is costed so; when not even
+    the smallest plan fits that layout, the single-node choice is kept and a warning says what it needs.
     """
     if n_gpus < 1 or not budget_gpu_hours > 0 or not peak_flops_per_s > 0 or not 0 < mfu_prior <= 1:
         raise UsageError("n_gpus, budget, peak FLOP/s and MFU must be positive (MFU at most 1)")
@@ -373,67 +401,92 @@ def plan_budget(n_gpus: int, budget_gpu_hours: float, peak_flops_per_s: float, m
     s = Setting(device="cuda", vocab_size=vocab, seq_len=seq_len, data=data, data_vocab_size=data_vocab_size,
                 peak_flops_per_s=peak_flops_per_s, mfu_prior=mfu_prior, eval_tokens=262_144, seed=seed,
                 dtype="bf16", compile=True)
-    cbs_floor = cost_hours(cbs_sweep(s, 0.0), s)  # the cheapest acceptable sweep
-    ladder = best_ladder(s, budget_gpu_hours - cbs_floor)  # the largest ladder that leaves a usable sweep
-    if ladder is None or cost_hours(ladder, s) + cbs_floor > budget_gpu_hours:
+    notes = [(f"ladder: {{n}} sizes, WSD with cooldown branches at D/N = "
+              f"{', '.join(f'{r:g}' for r in LADDER_RATIOS)} and final D/N = {FINAL_RATIO:g}"),
+             "MFU per probe from the measured H100 curve of nanoGPT probes (h100-probe-mfu.md) scaled to the prior"]
+    world = nnodes * n_gpus if nnodes > 1 else 1
+    plan = _fit_budget(preset, s, budget_gpu_hours, n_gpus, nnodes, world, notes)
+    if plan is None and world > 1:  # the multi-node layout cannot hold even the smallest plan: warn below
+        plan = _fit_budget(preset, s, budget_gpu_hours, n_gpus, nnodes, 1, notes)
+    if plan is None:
         raise InfeasibleError(f"a {budget_gpu_hours:g} GPU-hour budget cannot fit a 5-size ladder spanning "
                               f"{MIN_SPAN:g}x in parameters plus a CBS sweep",
                               hint=f"raise --budget-gpu-hours (at vocabulary {vocab} the smallest plan needs "
                                    f"{minimum_budget(s):.2g} GPU-hours); large vocabularies make small probes "
                                    f"mostly embedding")
-    cbs_budget = budget_gpu_hours - cost_hours(ladder, s)  # the CBS sweep gets what the ladder leaves
-    notes = [(f"ladder: {len(ladder)} sizes, WSD with cooldown branches at D/N = "
-              f"{', '.join(f'{r:g}' for r in LADDER_RATIOS)} and final D/N = {FINAL_RATIO:g}"),
-             "MFU per probe from the measured H100 curve of nanoGPT probes (h100-probe-mfu.md) scaled to the prior"]
-    for _ in range(5):  # DDP's all-reduce costs device time: give it back out of the CBS share
-        sweep = cbs_sweep(s, cbs_budget)
-        plan = finish(preset, s, ladder + sweep, n_gpus, budget_gpu_hours, notes + [n for n in [cbs_note(sweep)] if n],
-                      nnodes=nnodes)
-        excess = plan.total_device_hours - budget_gpu_hours
-        if excess <= 1e-9:
-            break
-        cbs_budget -= 1.01 * excess
     w = allocation_warning(plan)
     if w:
         plan.warnings.append(w)
     return plan
 
 
+def _fit_budget(preset: str, s: Setting, budget: float, n_gpus: int, nnodes: int, world: int,
+                notes: list[str]) -> ProbePlan | None:
+    """The plan of plan_budget with every probe costed over `world` ranks (1: one node), or None."""
+    shape, top = cbs_choice(s, CBS_SHARE * budget, world)
+    lo, hi = cbs_token_range(shape, top, s)
+    fixed, per_token = _sweep_cost(shape, top, s, world)
+    floor = fixed + per_token * lo  # the chosen sweep at its shortest
+    share = min(max(CBS_SHARE * budget, floor), fixed + per_token * hi)  # what the sweep may spend
+    first = best_ladder(s, budget - share, world) or best_ladder(s, budget - floor, world)
+    if first is None:
+        return None
+
+    def build(ladder: list[ProbeSpec], sweep_budget: float, cap: float | None) -> ProbePlan:
+        sweep = _sweep_specs(shape, top, s, min(hi, max(lo, (sweep_budget - fixed) / per_token)))
+        lines = [notes[0].format(n=len(ladder)), *notes[1:], *filter(None, [cbs_note(sweep, s, world)])]
+        return finish(preset, s, ladder + sweep, n_gpus, budget, lines, nnodes=nnodes, cap=cap)
+
+    if nnodes == 1:  # DDP widens the longest probes; its start-up and all-reduce come out of the ladder's part
+        reserve = 0.0
+        for _ in range(64):
+            ladder = best_ladder(s, budget - share - reserve)
+            if ladder is None:
+                break
+            plan = build(ladder, max(share, budget - reserve - cost_hours(ladder, s)), cap=None)
+            excess = plan.total_device_hours - budget
+            if excess <= 1e-9 * budget:
+                return plan
+            reserve += max(1.01 * excess, 1e-3 * budget)
+    # the largest ladder beside the sweep, its DDP limited to what the budget leaves (several nodes: exact)
+    plan = build(first, budget - cost_hours(first, s, world), cap=budget)
+    return plan if world == 1 or plan.total_device_hours <= budget * (1 + 1e-9) else None
+
+
 def allocation_warning(plan: ProbePlan) -> str | None:
-    """A warning when holding the plan's GPUs for its whole wall clock costs more than its budget.
+    """A warning when the plan's GPU-hours, busy or allocated, exceed its budget.
 
     The budget caps busy GPU-hours (total_device_hours). The allocation, wall clock x every GPU of every
     node, is what a cluster bills: on one node the GPUs that finish early idle until the longest probes end;
-    on several nodes every probe spans all of them, so busy and allocated agree and start-up on every rank
-    can push both above the budget.
+    on several nodes every probe spans all of them, so busy and allocated agree, and start-up on every rank
+    can push both above the budget (planned only when not even the smallest plan fits that layout).
     """
     budget, busy, alloc = plan.budget_device_hours, plan.total_device_hours, plan.allocated_device_hours
     if budget is None or alloc is None or alloc <= budget * (1 + 1e-6):
         return None
     gpus = plan.nnodes * plan.n_devices
     what = "--budget-gpu-hours" if plan.preset == "budget" else f"of --preset {plan.preset}"
-    if busy > budget * (1 + 1e-6):  # several nodes: start-up on every rank of every probe
-        return (f"the plan needs {busy:.3g} GPU-hours, above the {budget:g} GPU-hour budget ({what}): on "
-                f"{plan.nnodes} node(s) every probe spans all {gpus} GPUs and pays its start-up on each; "
-                f"use fewer nodes or a bigger budget")
+    if busy > budget * (1 + 1e-6):
+        if plan.nnodes > 1:
+            return (f"the plan needs {busy:.3g} GPU-hours, above the {budget:g} GPU-hour budget ({what}): on "
+                    f"{plan.nnodes} nodes every probe spans all {gpus} GPUs and pays its start-up on each; "
+                    f"use fewer nodes or a bigger budget")
+        return (f"the plan needs {busy:.3g} GPU-hours, above the {budget:g} GPU-hour budget ({what}); "
+                f"raise the budget")
     return (f"the plan allocates {alloc:.3g} GPU-hours ({gpus} GPUs x {plan.wall_clock_s / 3600:.3g} h of wall "
             f"clock), above the {budget:g} GPU-hour budget ({what}), which caps the {busy:.3g} busy GPU-hours: "
             f"{alloc - busy:.3g} GPU-hours idle while the longest probes finish; use fewer --gpus, release idle "
             f"GPUs to other jobs, or raise the budget")
 
 
-def minimum_budget(s: Setting) -> float:
+def minimum_budget(s: Setting, world: int = 1) -> float:
     """GPU-hours of the cheapest plan: a 5-size ladder spanning MIN_SPAN plus the minimal CBS sweep."""
-    floor = cost_hours(cbs_sweep(s, 0.0), s)
-    lo, hi = 0.01, 1.0e4
-    while hi / lo > 1.05:  # bisection on the (monotone) feasibility of best_ladder
-        mid = math.sqrt(lo * hi)
-        lo, hi = (lo, mid) if best_ladder(s, mid) is not None else (mid, hi)
-    return hi + floor
+    floor = cost_hours(cbs_sweep(s, 0.0, world), s, world)
+    return cost_hours(smallest_ladder(s, world), s, world) + floor
 
 
-def best_ladder(s: Setting, budget_gpu_hours: float) -> list[ProbeSpec] | None:
-    """Largest top size first; 6 sizes when the span reaches 30x, else 5; smallest size 3M if it fits."""
+def _ladders(s: Setting):
+    """Every candidate ladder, largest top size first; 6 sizes when the span reaches 30x, else 5."""
     for l_min in (4, 3, 2):  # about 3M non-embedding is the practical floor (calibration.md §3.3)
         for l_max in range(24, l_min, -1):
             candidates = [gpu_shape(L) for L in range(l_min, l_max + 1)]
@@ -443,10 +496,19 @@ def best_ladder(s: Setting, budget_gpu_hours: float) -> list[ProbeSpec] | None:
             n = 6 if hi / lo >= 30 and len(candidates) >= 6 else 5
             if len(candidates) < n:
                 continue
-            specs = [ladder_probe(sh, s) for sh in pick_sizes(candidates, n, s.vocab_size, s.seq_len)]
-            if sum(estimate(sp, s).device_hours for sp in specs) <= budget_gpu_hours:
-                return specs
-    return None
+            yield [ladder_probe(sh, s) for sh in pick_sizes(candidates, n, s.vocab_size, s.seq_len)]
+
+
+def best_ladder(s: Setting, budget_gpu_hours: float, world: int = 1) -> list[ProbeSpec] | None:
+    """Largest top size first; 6 sizes when the span reaches 30x, else 5; smallest size 3M if it fits."""
+    if budget_gpu_hours <= 0:
+        return None
+    return next((specs for specs in _ladders(s) if cost_hours(specs, s, world) <= budget_gpu_hours), None)
+
+
+def smallest_ladder(s: Setting, world: int = 1) -> list[ProbeSpec]:
+    """The cheapest candidate ladder (what the smallest plan runs)."""
+    return min(_ladders(s), key=lambda specs: cost_hours(specs, s, world))
 
 
 def round_down(x: float, digits: int = 3) -> float:
@@ -455,8 +517,15 @@ def round_down(x: float, digits: int = 3) -> float:
     return math.floor(x / scale) * scale
 
 
-def cost_hours(specs: list[ProbeSpec], s: Setting) -> float:
-    return sum(estimate(sp, s).device_hours for sp in specs)
+def round_up(x: float, digits: int = 2) -> float:
+    """x rounded UP to `digits` significant figures (a budget that suffices)."""
+    scale = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    return math.ceil(x / scale - 1e-9) * scale
+
+
+def cost_hours(specs: list[ProbeSpec], s: Setting, world: int = 1) -> float:
+    """Busy device-hours of the specs, each run single-process (world 1) or DDP over `world` ranks."""
+    return sum(_costs(sp, s, world)[-1] * world / 3600 for sp in specs)
 
 
 CBS_SHAPES = (gpu_shape(8), gpu_shape(6), gpu_shape(4))  # 25M, 10.6M, 3.1M non-embedding (§2.4: 10-25M)
@@ -464,45 +533,68 @@ CBS_MIN_RATIO, CBS_MAX_RATIO = 20.0, 100.0  # D/N of each sweep run: past Chinch
 CBS_MIN_LOG2, CBS_MAX_LOG2 = 14, 20  # batches 16k..1M tokens, doubling (calibration.md §0)
 CBS_MIN_TOP_LOG2 = 18  # never stop the sweep below 256k tokens
 CBS_MIN_STEPS = 200  # the largest batch still needs this many steps for a steps-to-target curve
+# the sweeps a budget may buy, cheapest first; each step grows the model or the batch range and shrinks
+# neither, so the choice (the last one the CBS share affords) is monotone in the budget
+CBS_CHAIN = ((gpu_shape(4), 18), (gpu_shape(4), 19), (gpu_shape(4), 20), (gpu_shape(6), 20), (gpu_shape(8), 20))
 
 
-def cbs_sweep(s: Setting, budget_gpu_hours: float) -> list[ProbeSpec]:
-    """The largest CBS model whose sweep fits at D/N >= 20, with as many tokens (D/N <= 100) as fit.
-
-    Batches double from 16k tokens up to 1M (7 runs) where the budget allows and the 1M-token run gets
-    at least CBS_MIN_STEPS steps; otherwise the top batch drops to 512k or 256k (cbs_note says why).
-    With no budget left, the 3M model at D/N = 20 (the cheapest acceptable sweep).
-    """
-    fallback = None
-    for shape in CBS_SHAPES:
-        total, _ = shape_params(shape, s.vocab_size, s.seq_len)
-        for top in range(CBS_MAX_LOG2, CBS_MIN_TOP_LOG2 - 1, -1):
-            batches = [2.0**k for k in range(CBS_MIN_LOG2, top + 1)]
-            fixed = cost_hours(cbs_probes(shape, s, batches, 1.0, []), s)  # startup only
-            per_token = (cost_hours(cbs_probes(shape, s, batches, 1.0e6, []), s) - fixed) / 1.0e6
-            tokens = min(CBS_MAX_RATIO * total, (budget_gpu_hours - fixed) / per_token)
-            enough_steps = tokens / 2.0**top >= CBS_MIN_STEPS or top == CBS_MIN_TOP_LOG2
-            if tokens >= CBS_MIN_RATIO * total and enough_steps:
-                return cbs_probes(shape, s, batches, round_down(tokens), default_targets(0.5, 6.0, 32))
-            if shape == CBS_SHAPES[-1] and fallback is None and (
-                    CBS_MIN_RATIO * total / 2.0**top >= CBS_MIN_STEPS or top == CBS_MIN_TOP_LOG2):
-                fallback = batches, CBS_MIN_RATIO * total
-    batches, tokens = fallback
-    return cbs_probes(CBS_SHAPES[-1], s, batches, round_down(tokens), default_targets(0.5, 6.0, 32))
+def cbs_token_range(shape: Shape, top: int, s: Setting) -> tuple[float, float]:
+    """Tokens per sweep run: D/N 20-100, and CBS_MIN_STEPS steps for a top batch above 256k tokens."""
+    total, _ = shape_params(shape, s.vocab_size, s.seq_len)
+    lo = CBS_MIN_RATIO * total
+    if top > CBS_MIN_TOP_LOG2:
+        lo = max(lo, CBS_MIN_STEPS * 2.0**top)
+    return lo, max(lo, CBS_MAX_RATIO * total)
 
 
-def cbs_note(specs: list[ProbeSpec]) -> str | None:
+def _sweep_specs(shape: Shape, top: int, s: Setting, tokens: float) -> list[ProbeSpec]:
+    return cbs_probes(shape, s, [2.0**k for k in range(CBS_MIN_LOG2, top + 1)], round_down(tokens),
+                      default_targets(0.5, 6.0, 32))
+
+
+def _sweep_cost(shape: Shape, top: int, s: Setting, world: int = 1) -> tuple[float, float]:
+    """(start-up GPU-hours, GPU-hours per token of each run) of a sweep: its cost is linear in the tokens."""
+    batches = [2.0**k for k in range(CBS_MIN_LOG2, top + 1)]
+    fixed = cost_hours(cbs_probes(shape, s, batches, 1.0, []), s, world)
+    return fixed, (cost_hours(cbs_probes(shape, s, batches, 1.0e6, []), s, world) - fixed) / 1.0e6
+
+
+def cbs_choice(s: Setting, budget_gpu_hours: float, world: int = 1) -> tuple[Shape, int]:
+    """(model, log2 of the top batch in tokens): the last CBS_CHAIN sweep whose cheapest runs fit the budget."""
+    choice = CBS_CHAIN[0]
+    for shape, top in CBS_CHAIN:
+        fixed, per_token = _sweep_cost(shape, top, s, world)
+        if fixed + per_token * cbs_token_range(shape, top, s)[0] <= budget_gpu_hours:
+            choice = shape, top
+    return choice
+
+
+def cbs_sweep(s: Setting, budget_gpu_hours: float, world: int = 1) -> list[ProbeSpec]:
+    """The CBS sweep of a budget: cbs_choice's model and batches (16k tokens doubling up to 256k-1M), each
+    run as long as the budget allows within D/N 20-100 (its shortest when the budget is below its cost)."""
+    shape, top = cbs_choice(s, budget_gpu_hours, world)
+    lo, hi = cbs_token_range(shape, top, s)
+    fixed, per_token = _sweep_cost(shape, top, s, world)
+    return _sweep_specs(shape, top, s, min(hi, max(lo, (budget_gpu_hours - fixed) / per_token)))
+
+
+def cbs_note(specs: list[ProbeSpec], s: Setting | None = None, world: int = 1) -> str | None:
     """Why a CBS sweep stops short of 1M-token batches (calibration.md asks for 16k-1M), or None."""
     runs = [sp for sp in specs if sp.kind == "cbs"]
     if not runs:
         return None
-    top, tokens = max(sp.tokens_per_step for sp in runs), runs[0].total_tokens
+    top = max(sp.tokens_per_step for sp in runs)
     if top >= 2**CBS_MAX_LOG2:
         return None
-    steps = tokens / 2**CBS_MAX_LOG2
-    why = (f"a 1M-token batch would get only {steps:.0f} steps of its {tokens:.3g} tokens (< {CBS_MIN_STEPS})"
-           if steps < CBS_MIN_STEPS else "7 batch sizes up to 1M tokens do not fit the budget at D/N >= 20")
-    return f"CBS sweep stops at {top // 1024}k-token batches: {why}; a bigger --budget-gpu-hours reaches 1M"
+    why = f"CBS sweep stops at {top // 1024}k-token batches: 7 batch sizes up to 1M tokens"
+    if s is None:
+        return f"{why} do not fit the budget"
+    shape, full = next((sh, t) for sh, t in CBS_CHAIN if t == CBS_MAX_LOG2)
+    fixed, per_token = _sweep_cost(shape, full, s, world)
+    need = fixed + per_token * cbs_token_range(shape, full, s)[0]
+    enough = round_up(need / CBS_SHARE, 2) * (1 + 1e-12)  # float noise must not land just below the need
+    return (f"{why} (at least {CBS_MIN_STEPS} steps each) need {need:.2g} GPU-hours, more than the sweep's "
+            f"{CBS_SHARE:.0%} share of the budget; --budget-gpu-hours {enough:.2g} or more reaches 1M")
 
 
 def plan_gpu(n_gpus: int = 1, peak_flops_per_s: float = 989.4e12, mfu_prior: float = 0.40, **kw) -> ProbePlan:

@@ -46,17 +46,53 @@ def plan_table(plan) -> Group:
     return Group(head, t)
 
 
-def progress_table(rows) -> Table:
-    """Live rows (planner.calibrate_run.Progress): state, device, step, loss, throughput, MFU, ETA."""
-    t = Table()
+def progress_table(rows, overall: str | None = None):
+    """Live rows (planner.calibrate_run.Progress): state, device, step, loss, throughput, MFU (GPU only), ETA,
+    then the overall line; fits 80 columns (compact numbers, no box)."""
+    gpu = any(r.mfu is not None or r.devices.startswith("gpu") for r in rows)
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     t.add_column("probe", no_wrap=True)
-    for col in ("state", "device", "step", "loss", "tok/s", "MFU %", "ETA s"):
-        t.add_column(col)
+    t.add_column("state", no_wrap=True)
+    t.add_column("device", no_wrap=True)
+    for col in ("step", "loss", "tok/s", *(("MFU%",) if gpu else ()), "ETA"):
+        t.add_column(col, justify="right", no_wrap=True)
     for r in rows:
-        step = f"{r.step}/{r.planned_steps}" if r.step is not None else ""
-        t.add_row(r.probe_id, r.state, r.devices, step, _f(r.loss, ".3f"), _f(r.tokens_per_s, ".3g"),
-                  _f(r.mfu and 100 * r.mfu, ".1f"), _f(r.eta_s, ".0f"))
-    return t
+        step = f"{_n(r.step)}/{_n(r.planned_steps)}" if r.step is not None else ""
+        cells = [r.probe_id, r.state, r.devices, step, _f(r.loss, ".3f"),
+                 si(r.tokens_per_s) if r.tokens_per_s else ""]
+        if gpu:
+            cells.append(_f(r.mfu and 100 * r.mfu, ".1f"))
+        cells.append(_dur(r.eta_s) if r.eta_s is not None else "")
+        t.add_row(*cells)
+    return Group(t, Text(overall)) if overall else t
+
+
+def overall_line(rows, planned: dict[str, float], n_devices: int) -> str:
+    """Counts by state and an overall ETA: the longest running probe's own ETA (its planned wall clock until it
+    reports one), plus the queued probes' planned device-seconds spread over the devices; no ETA while
+    some probe's time is unknown."""
+    count = {state: sum(r.state == state for r in rows) for state in ("done", "running", "queued", "failed")}
+    left = []  # (seconds, ranks) still to go per unfinished probe
+    for r in rows:
+        if r.state == "running":
+            left.append((r.eta_s if r.eta_s is not None else
+                         max(0.0, planned[r.probe_id] - (r.elapsed_s or 0.0)) if r.probe_id in planned else None, 0))
+        elif r.state == "queued":
+            left.append((planned.get(r.probe_id), r.n_procs))
+    line = "overall: " + ", ".join(f"{n} {state}" for state, n in count.items() if n or state in ("done", "running"))
+    skipped = sum(r.state == "skipped" for r in rows)
+    line += f", {skipped} already done" if skipped else ""
+    if left and all(t is not None for t, _ in left):
+        running = max([t for t, ranks in left if ranks == 0] or [0.0])
+        line += f"; ETA ~{_dur(running + sum(t * ranks for t, ranks in left) / max(1, n_devices))}"
+    return line
+
+
+def _n(value) -> str:
+    """A step count in at most 5 characters: 12345, 123k, 1.2M."""
+    if value is None:
+        return "?"
+    return str(value) if value < 100_000 else si(value)
 
 
 def progress_line(r) -> str:

@@ -186,11 +186,66 @@ def test_cbs_sweep_reaches_1m_token_batches_where_the_budget_allows(n_gpus, budg
 
 
 def test_a_short_cbs_sweep_says_why_it_stops_below_1m():
-    plan = pp.plan_budget(8, 2.0, H100, 0.4)
+    plan = pp.plan_budget(8, 0.5, H100, 0.4)
     top = cbs(plan)[-1].spec
     assert 2**18 <= top.tokens_per_step < 2**20
     (note,) = [n for n in plan.notes if "CBS sweep stops" in n]
     assert f"stops at {top.tokens_per_step // 1024}k-token batches" in note and "steps" in note
+    enough = float(note.split("--budget-gpu-hours ")[1].split()[0])  # the budget the note names is true
+    assert cbs(pp.plan_budget(8, enough, H100, 0.4))[-1].spec.tokens_per_step == 2**20
+
+
+@pytest.mark.parametrize("n_gpus", [1, 8])
+def test_budget_plans_stay_within_budget_and_the_sweep_grows_with_it(n_gpus):
+    """Audit: on 8 GPUs busy GPU-h were 4.49 for a budget of 4, 16.09 for 16, 101.2 for 100 (DDP overhead), and
+    at 100 the CBS sweep fell to a 3.49M model at 16k-256k while 50 got 25.9M at 16k-1M."""
+    last = (0, 0, 0)
+    for budget in (0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 16.0, 32.0, 50.0, 100.0, 200.0):
+        plan = pp.plan_budget(n_gpus, budget, H100, 0.40)
+        assert plan.total_device_hours <= budget * (1 + 1e-9), budget
+        assert not [w for w in plan.warnings if "above the" in w and "GPU-hour budget" in w and "needs" in w]
+        runs = cbs(plan)
+        sweep = (runs[0].n_params, len(runs), runs[-1].spec.tokens_per_step)
+        assert runs[0].spec.tokens_per_step == 2**14 and len({p.n_params for p in runs}) == 1
+        assert all(a >= b for a, b in zip(sweep, last)), (budget, sweep, last)  # never smaller nor narrower
+        last = sweep
+        if sweep[2] == 2**20:
+            assert not any("CBS sweep stops" in n for n in plan.notes)
+    assert last[0] > 20e6 and last[2] == 2**20  # a large budget buys the 25M model at 16k-1M
+
+
+def test_cbs_gets_a_fixed_share_not_what_the_ladder_leaves():
+    for budget in (1.0, 4.0, 8.0):
+        plan = pp.plan_budget(8, budget, H100, 0.40)
+        sweep = sum(p.device_hours for p in cbs(plan))
+        full = pp.cost_hours(pp.cbs_sweep(plan_setting(), 1e9), plan_setting())  # the largest sweep, D/N 100
+        assert sweep >= min(pp.CBS_SHARE * budget, full) * (1 - 1e-6), budget
+
+
+def plan_setting():
+    return pp.Setting(device="cuda", vocab_size=320, seq_len=1024, data="stdlib", data_vocab_size=None,
+                      peak_flops_per_s=H100, mfu_prior=0.4, eval_tokens=262_144, dtype="bf16", compile=True)
+
+
+def test_over_budget_warning_names_nodes_only_on_several():
+    plan = pp.plan_budget(8, 4.0, H100, 0.40)
+    over = plan.model_copy(update={"total_device_hours": 4.5, "allocated_device_hours": 9.0})
+    w = pp.allocation_warning(over)
+    assert "above the 4 GPU-hour budget" in w and "node" not in w and "fewer nodes" not in w
+    two = over.model_copy(update={"nnodes": 2})
+    assert "on 2 nodes every probe spans all 16 GPUs" in pp.allocation_warning(two)
+
+
+def test_planning_time_does_not_grow_with_the_gpu_count():
+    import time
+
+    t0 = time.perf_counter()
+    pp.plan_budget(8, 8.0, H100, 0.40)
+    small = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    huge = pp.plan_budget(65536, 8.0, H100, 0.40)
+    assert time.perf_counter() - t0 < 10 * small + 1.0
+    assert huge.total_device_hours <= 8.0 * (1 + 1e-9)
 
 
 def test_multi_node_plan_runs_every_probe_over_all_ranks():

@@ -70,7 +70,7 @@ class ProbeSpec(Strict):
         default="auto", description="CUDA SDPA kernel: auto keeps PyTorch's priority, a name forces that backend"
     )
     peak_flops_per_s: PositiveFloat | None = Field(default=None, description="dense peak per device, for MFU")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
     data: str = Field(default="stdlib", description="stdlib | synthetic:zipf[?k=v&...] | PATH")
     data_vocab_size: int | None = Field(default=None, ge=2, description="for .bin/.npy token files")
     data_text_key: str = "text"
@@ -145,6 +145,7 @@ class ProbeResult(Strict):
     b_simple: float | None = Field(default=None, description="McCandlish B_simple in tokens (EMA ratio); diagnostic")
     epochs: float | None = Field(default=None, description="passes over the training split")
     data: str
+    seed: int | None = Field(default=None, description="the probe's seed (part of the resume key; None in older lines)")
     data_unit: Literal["tokens", "bytes"] | None = Field(
         default=None, description="what `tokens` counts: bytes for byte-level text (loss in nats per byte)"
     )

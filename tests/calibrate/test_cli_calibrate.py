@@ -285,7 +285,9 @@ def test_log_progress_prints_running_probes_periodically(capsys):
         show([row])  # the state change
         show([row])  # then the periodic line
         show([row])
-    err = capsys.readouterr().err.splitlines()
+    lines = capsys.readouterr().err.splitlines()
+    err = [line for line in lines if not line.startswith("overall:")]
+    assert any(line.startswith("overall: 0 done, 1 running; ETA ") for line in lines)
     assert err[0].split() == ["running", "ladder-L2-d40", "cpu0"]
     assert err[1] == err[2]
     for part in ("ladder-L2-d40", "cpu0", "step 120/300", "loss 3.210", "41k tok/s", "MFU 12.3%", "ETA 1.58m"):
@@ -304,16 +306,21 @@ def test_single_and_multi_node_plans_report_busy_and_allocated_gpu_hours():
     whole allocation. Both now report both, say the budget caps busy hours, and warn past the budget."""
     from planner import probe_plan as pp
 
-    one = pp.plan_budget(8, 8.0, 989.4e12, 0.40)
-    assert one.total_device_hours <= 8.0 + 1e-9 and one.budget_constrains == "busy"
+    one = pp.plan_budget(8, 4.0, 989.4e12, 0.40)
+    assert one.total_device_hours <= 4.0 + 1e-9 and one.budget_constrains == "busy"
     assert one.allocated_device_hours == pytest.approx(one.wall_clock_s * 8 / 3600)
-    assert one.allocated_device_hours > 8.0  # GPUs idle while the longest probes finish
+    assert one.allocated_device_hours > 4.0  # GPUs idle while the longest probes finish
     [w] = [w for w in one.warnings if "allocates" in w]
-    assert f"allocates {one.allocated_device_hours:.3g} GPU-hours (8 GPUs x" in w and "above the 8 GPU-hour" in w
+    assert f"allocates {one.allocated_device_hours:.3g} GPU-hours (8 GPUs x" in w and "above the 4 GPU-hour" in w
+    assert "node" not in w
     two = pp.plan_budget(8, 8.0, 989.4e12, 0.40, nnodes=2)
     assert two.allocated_device_hours == pytest.approx(two.wall_clock_s * 16 / 3600)
     assert two.allocated_device_hours == pytest.approx(two.total_device_hours)  # serial probes over all 16
-    assert sum("budget" in w and "GPU-hour" in w for w in two.warnings) == 1  # one warning, not two
+    assert two.total_device_hours <= 8.0 + 1e-9  # costed over all 16 ranks, start-up included
+    assert not [w for w in two.warnings if "GPU-hour budget" in w]
+    tight = pp.plan_budget(8, 1.0, 989.4e12, 0.40, nnodes=2)  # start-up on 16 ranks alone exceeds 1 GPU-hour
+    assert sum("budget" in w and "GPU-hour" in w for w in tight.warnings) == 1  # one warning, not two
+    assert "on 2 nodes every probe spans all 16 GPUs" in tight.warnings[-1]
     single = pp.plan_budget(1, 2.0, 989.4e12, 0.40)  # one GPU: nothing idles, nothing to warn about
     assert single.allocated_device_hours == pytest.approx(single.total_device_hours)
     assert not [w for w in single.warnings if "GPU-hour budget" in w]
@@ -322,18 +329,117 @@ def test_single_and_multi_node_plans_report_busy_and_allocated_gpu_hours():
 
 
 def test_dry_run_json_and_table_show_both_gpu_hour_figures(cli):
-    r = cli("calibrate", "--dry-run", "--json", "--gpus", "8", "--budget-gpu-hours", "8")
+    r = cli("calibrate", "--dry-run", "--json", "--gpus", "8", "--budget-gpu-hours", "4")
     assert r.code == 0, r.stderr
     plan = r.json
-    assert plan["total_device_hours"] <= 8.0 + 1e-9  # kept: busy GPU-hours, what the budget caps
-    assert plan["budget_device_hours"] == 8.0 and plan["budget_constrains"] == "busy"
+    assert plan["total_device_hours"] <= 4.0 + 1e-9  # kept: busy GPU-hours, what the budget caps
+    assert plan["budget_device_hours"] == 4.0 and plan["budget_constrains"] == "busy"
     assert plan["allocated_device_hours"] == pytest.approx(plan["wall_clock_s"] * 8 / 3600)
     assert "warning: the plan allocates" in r.stderr
-    table = cli("calibrate", "--dry-run", "--gpus", "8", "--budget-gpu-hours", "8")
+    table = cli("calibrate", "--dry-run", "--gpus", "8", "--budget-gpu-hours", "4")
     lines = table.stdout.splitlines()
-    assert lines[1].startswith(f"{lines[1].split()[0]} FLOPs, 8 GPU-h busy, ")
+    assert lines[1].startswith(f"{lines[1].split()[0]} FLOPs, {plan['total_device_hours']:.3g} GPU-h busy, ")
     from planner.units import duration
 
     wall = duration(plan["wall_clock_s"])
     assert f"{plan['allocated_device_hours']:.3g} GPU-h allocated (8 x ~{wall} wall)" in lines[1]
-    assert lines[2].startswith("budget 8 GPU-h caps busy GPU-h; ladder span")
+    assert lines[2].startswith("budget 4 GPU-h caps busy GPU-h; ladder span")
+
+
+def test_live_progress_table_fits_80_columns_with_an_overall_eta():
+    """Audit: at 80 columns the live table cut state, step, tok/s and device ("runni…", "189/3…"), showed an
+    always-empty MFU column on CPU, and had no overall ETA."""
+    import io
+
+    from rich.console import Console
+
+    from planner.calibrate_run import Progress
+    from planner.render_calibrate import overall_line, progress_table
+
+    gpu = [Progress("cbs-L8-d512-b1048576", state="running", devices="gpu0-7", n_procs=8, step=123_456,
+                    planned_steps=234_567, loss=3.2101, tokens_per_s=1.234e6, mfu=0.456, eta_s=4400),
+           Progress("ladder-L24-d1536", state="queued", n_procs=4), Progress("ladder-L4-d256", state="skipped"),
+           Progress("ladder-L6-d384", state="failed", devices="gpu3")]
+    cpu = [Progress("ladder-L2-d40", state="running", devices="cpu0,1", n_procs=2, step=189, planned_steps=300,
+                    loss=3.2, tokens_per_s=41_000, eta_s=95), Progress("cbs-L1-d24-b4096", state="done", devices="cpu1")]
+    for rows, planned, n in ((gpu, {"ladder-L24-d1536": 3600.0}, 8), (cpu, {}, 2)):
+        console = Console(width=80, record=True, file=io.StringIO())
+        console.print(progress_table(rows, overall_line(rows, planned, n)))
+        text = console.export_text()
+        assert "…" not in text and all(len(line.rstrip()) <= 80 for line in text.splitlines()), text
+        assert ("MFU" in text) == (rows is gpu)
+        for r in rows:
+            assert r.probe_id in text and r.state in text
+        assert ("123k/235k" in text and "gpu0-7" in text) if rows is gpu else ("189/300" in text and "41k" in text)
+    line = overall_line(gpu, {"ladder-L24-d1536": 3600.0}, 8)
+    assert line.startswith("overall: 0 done, 1 running, 1 queued, 1 failed, 1 already done; ETA ~")
+    assert line.endswith("1.72h")  # 4400 s running + 3600 s x 4 GPUs / 8 GPUs
+    assert "ETA" not in overall_line(gpu, {}, 8)  # the queued probe's time is unknown
+
+
+# ----------------------------------------------------------------------------- audit: resume key, corrupt lines, dry run
+
+
+def test_resume_from_runs_jsonl_alone_compares_seed_and_data_path(cli, monkeypatch, tmp_path, smoke_plan,
+                                                                   synthetic_results):
+    """Audit: runs.jsonl copied to a new --out (no work/specs) and rerun with --seed 1 silently reused the
+    seed-0 results. Lines now record their seed; a --data path is compared resolved to an absolute path."""
+    from tests.conftest import assert_one_error
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("hello world, " * 30_000)
+    d = tmp_path / "cal"
+    d.mkdir()
+    for r in synthetic_results:
+        from planner import calibrate_run as cr
+
+        cr.append_line(d / "runs.jsonl", r.model_copy(update={"seed": 0, "data": str(corpus)}).model_dump_json())
+    _no_probe_may_run(monkeypatch)
+    r = cli("calibrate", "--device", "cpu", "--preset", "smoke", "--gpus", "2", "--seed", "1", "--data", str(corpus),
+            "--out", str(d))
+    assert_one_error(r, 2)
+    assert "holds results of a different calibration: seed 0 vs 1" in r.stderr
+    monkeypatch.chdir(tmp_path)  # the same file by a relative path is the same calibration
+    r = cli("calibrate", "--device", "cpu", "--preset", "smoke", "--gpus", "2", "--data", "corpus.txt",
+            "--out", str(d), "--dry-run", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json["data"] == str(corpus) and f"--out {d} already holds 8 of 8 probes complete" in r.stderr
+
+
+def test_dry_run_checks_out_like_the_run_and_counts_what_is_done(cli, tmp_path, smoke_plan, synthetic_results):
+    """Audit: a dry run against an --out holding another calibration exited 0 while the run was refused."""
+    from tests.conftest import assert_one_error
+
+    d = tmp_path / "cal"
+    _finished_out_dir(d, smoke_plan, synthetic_results[:3])  # one ladder probe: 3 lines
+    r = cli("calibrate", "--device", "cpu", "--preset", "smoke", "--gpus", "2", "--dry-run", "--out", str(d))
+    assert r.code == 0, r.stderr
+    assert f"note: --out {d} already holds 1 of 8 probes complete; a run skips them" in r.stderr
+    r = cli("calibrate", "--device", "cpu", "--preset", "smoke", "--gpus", "2", "--seed", "3", "--dry-run",
+            "--out", str(d))
+    assert_one_error(r, 2)
+    assert "holds results of a different calibration: seed 0 vs 3" in r.stderr
+    assert "already holds" not in cli("calibrate", "--dry-run", "--out", str(tmp_path / "new")).stderr
+
+
+@pytest.mark.parametrize("dry", [True, False])
+def test_a_corrupt_line_in_the_middle_of_runs_jsonl_is_refused_at_plan_time(cli, monkeypatch, tmp_path, smoke_plan,
+                                                                            synthetic_results, dry):
+    """Audit: a truncated middle line was skipped (its probe retrained); a valid-JSON line failing the schema was
+    ignored by the planner but counted as done by the probe, ending in a false `failed` line and exit 6."""
+    from tests.conftest import assert_one_error
+
+    d = tmp_path / "cal"
+    _finished_out_dir(d, smoke_plan, synthetic_results[:3])
+    lines = (d / "runs.jsonl").read_text().splitlines()
+    for bad in (lines[1][:60], '{"id": "ladder-L1-d16", "status": "ok"}'):
+        (d / "runs.jsonl").write_text("\n".join([lines[0], bad, lines[2]]) + "\n")
+        _no_probe_may_run(monkeypatch)
+        r = cli("calibrate", "--device", "cpu", "--preset", "smoke", "--gpus", "2", "--out", str(d),
+                *(("--dry-run",) if dry else ()))
+        assert_one_error(r, 3)
+        assert f"{d / 'runs.jsonl'}:2: not a probe result line" in r.stderr
+        assert "delete or repair that line" in r.stderr
+    (d / "runs.jsonl").write_text("\n".join(lines) + "\n" + lines[0][:60])  # a crash's cut-short last line
+    r = cli("calibrate", "--device", "cpu", "--preset", "smoke", "--gpus", "2", "--out", str(d), "--dry-run")
+    assert r.code == 0 and "already holds 1 of 8 probes" in r.stderr, r.stderr

@@ -30,6 +30,14 @@ GPU = ("calibrate", "--preset", "gpu", "--dry-run")
     (GPU, ("--vocab-size", "-1"), "--vocab-size: must be at least 2"),
     (GPU, ("--vocab-size", "1"), "--vocab-size: must be at least 2"),
     (SMOKE, ("--vocab-size", "1"), "--vocab-size: must be at least 2"),
+    # audit: accepted until after every probe (MemoryError), or overflowing torch.manual_seed in every probe,
+    # or planning 400B-parameter CPU probes, or not finishing (planning time grew with the GPU count)
+    (SMOKE, ("--bootstrap", "1000000000"), "--bootstrap: at most 100000 resamples"),
+    (SMOKE, ("--seed", "99999999999999999999"), "--seed: at most 2^63-1"),
+    (SMOKE, ("--seed", str(2**63)), "--seed: at most 2^63-1"),
+    (SMOKE, ("--vocab-size", "10000000000"), "--vocab-size: at most 2^31"),
+    (GPU, ("--vocab-size", str(2**31 + 1)), "--vocab-size: at most 2^31"),
+    (GPU, ("--gpus", "100000"), "--gpus: at most 65536 per node"),
 ])
 def test_out_of_range_flags_are_usage_errors(cli, base, flags, needle):
     r = cli(*base, *flags)
@@ -48,7 +56,7 @@ def test_valid_dry_runs_still_plan(cli, tmp_path):
     assert smoke.code == 0, smoke.stderr
     assert smoke.json["preset"] == "smoke" and "error:" not in smoke.stderr
     (tmp_path / "corpus").mkdir()
-    (tmp_path / "corpus" / "a.txt").write_text("hello world\n" * 100)
+    (tmp_path / "corpus" / "a.txt").write_text("hello world\n" * 1000)  # both halves hold a 1024-token window
     gpu = cli(*GPU, "--json", "--gpus", "2", "--mfu", "0.5", "--data", str(tmp_path / "corpus"))
     assert gpu.code == 0, gpu.stderr
     assert gpu.json["preset"] == "gpu" and gpu.json["n_devices"] == 2 and gpu.json["mfu_prior"] == 0.5
@@ -70,8 +78,8 @@ def test_unreadable_or_too_wide_data_stops_before_any_probe(cli, tmp_path):
     assert_one_error(r, 3)
     assert "no text files" in r.stderr
     tokens = tmp_path / "tokens.bin"
-    np.arange(1000, dtype=np.uint16).tofile(tokens)  # ids up to 999 against the smoke model's 257
-    r = cli(*SMOKE, "--data", str(tokens))
+    np.arange(1000, dtype=np.uint16).tofile(tokens)  # ids up to 999 against a given vocabulary of 500
+    r = cli(*SMOKE, "--data", str(tokens), "--vocab-size", "500")
     assert_one_error(r, 3)
     assert "token ids reach 999" in r.stderr and "--vocab-size" in r.stderr
     assert cli(*SMOKE, "--data", str(tokens), "--vocab-size", "1000").code == 0
@@ -152,6 +160,78 @@ def test_ignored_flag_warnings_do_not_precede_an_error(cli, tmp_path):
 
     tokens = tmp_path / "wide.bin"
     np.arange(1000, dtype=np.uint16).tofile(tokens)
-    r = cli(*SMOKE, "--mfu", "0.5", "--gpu", "a100-sxm4-80gb", "--rdzv-endpoint", "h:1", "--data", str(tokens))
+    r = cli(*SMOKE, "--mfu", "0.5", "--gpu", "a100-sxm4-80gb", "--rdzv-endpoint", "h:1", "--data", str(tokens),
+            "--vocab-size", "500")
     assert_one_error(r, 3)
     assert "token ids reach 999" in r.stderr
+
+
+def test_bounds_are_inclusive(cli):
+    r = cli(*SMOKE, "--json", "--data", "synthetic:zipf?tokens=300000", "--seed", str(2**63 - 1), "--bootstrap", "100000")
+    assert r.code == 0, r.stderr
+    assert {p["spec"]["seed"] for p in r.json["probes"]} == {2**63 - 1}
+    r = cli(*GPU, "--json", "--gpus", "65536", "--budget-gpu-hours", "4")  # plans as fast as on 8 GPUs
+    assert r.code == 0, r.stderr
+    assert r.json["total_device_hours"] <= 4.0 + 1e-9
+
+
+def test_a_corpus_too_small_to_train_on_is_refused_at_plan_time(cli, tmp_path):
+    """Audit: `--data weird.csv` with 3 training bytes only warned about epochs; every probe then failed."""
+    weird = tmp_path / "weird.csv"
+    weird.write_text("abcdefg")
+    r = cli(*SMOKE, "--data", str(weird))
+    assert_one_error(r, 3)
+    assert f"--data {weird}: too small to train on: 4 training and 4 held-out bytes" in r.stderr
+    assert "sequence length 128 need at least 130 and 129" in r.stderr
+    tokens = tmp_path / "short.npy"
+    __import__("numpy").save(tokens, __import__("numpy").arange(200, dtype="int32"))
+    r = cli(*SMOKE, "--data", str(tokens))
+    assert_one_error(r, 3)
+    assert "too small to train on: 100 training and 100 held-out tokens" in r.stderr
+
+
+def test_token_files_default_to_their_inferred_vocabulary(cli, tmp_path):
+    """Audit: a uint16 .bin without --vocab-size was refused ("token ids reach 998, beyond the probes'
+    vocabulary of 257") although the README said it needs no flag."""
+    import numpy as np
+
+    tokens = tmp_path / "tokens.bin"
+    np.array([1, 2, 998] * 20_000, dtype=np.uint16).tofile(tokens)
+    for base in (SMOKE, GPU):
+        r = cli(*base, "--json", "--data", str(tokens))
+        assert r.code == 0, r.stderr
+        assert {p["spec"]["vocab_size"] for p in r.json["probes"]} == {1024}  # 999 rounded up to 64
+        assert {p["spec"]["data_vocab_size"] for p in r.json["probes"]} == {None}
+        assert "probes use a vocabulary of 1024 (largest token id" in r.stderr
+    npy = tmp_path / "tokens.npy"
+    np.save(npy, np.array([1, 2, 40_000] * 20_000, dtype=np.int64))
+    r = cli(*SMOKE, "--json", "--data", str(npy))
+    assert r.code == 0 and {p["spec"]["vocab_size"] for p in r.json["probes"]} == {40_064}  # 40001 rounded up to 64
+    text = tmp_path / "a.txt"
+    text.write_text("hello world\n" * 2000)
+    r = cli(*SMOKE, "--json", "--data", str(text))  # text stays byte-level
+    assert r.code == 0 and {p["spec"]["vocab_size"] for p in r.json["probes"]} == {257}
+
+
+@pytest.mark.parametrize("data, needle", [
+    ("synthetic:foo", "unknown synthetic source 'foo' (known: zipf)"),
+    ("synthetic", "no such file or directory, nor a synthetic source"),
+    ("synthetic:zipf?vocab=x", "option vocab='x' of synthetic:zipf: expected an integer from 2 to 65536"),
+    ("synthetic:zipf?order=9", "option order='9'"),
+    ("synthetic:zipf?vocab=4096&order=2", "needs a table of vocab^(order+1)"),
+    ("synthetic:zipf?bogus=1", "unknown option 'bogus'"),
+])
+def test_unknown_synthetic_sources_name_the_known_one(cli, data, needle):
+    """Audit: synthetic sources were reported as missing files; a bad option was an internal error."""
+    r = cli(*SMOKE, "--data", data)
+    assert_one_error(r, 3)
+    assert needle in r.stderr and "hint: the synthetic source is synthetic:zipf[?vocab=" in r.stderr
+
+
+def test_a_jsonl_without_documents_says_so(cli, tmp_path):
+    """Audit: an empty .jsonl leaked numpy's "need at least one array to concatenate"."""
+    for name, text in (("empty.jsonl", ""), ("blank.jsonl", "\n\n")):
+        (tmp_path / name).write_text(text)
+        r = cli(*SMOKE, "--data", str(tmp_path / name))
+        assert_one_error(r, 3)
+        assert f"--data {tmp_path / name}: no documents" in r.stderr and "concatenate" not in r.stderr

@@ -189,3 +189,82 @@ def test_check_resume_without_spec_files_reads_the_lines(tmp_path, specs):
     cr.check_resume([sp], out, tmp_path / "nowork")
     with pytest.raises(UsageError, match="seq_len 128 vs 64"):
         cr.check_resume([sp.model_copy(update={"seq_len": 64})], out, tmp_path / "nowork")
+
+
+# ----------------------------------------------------------------------------- SIGTERM / SIGHUP
+
+SIGNAL_DRIVER = """
+import sys
+from planner import calibrate_run as cr
+from planner import probe_plan as pp
+specs = pp.plan_smoke(2).specs()[:2]
+try:
+    cr.run_calibration(specs, sys.argv[1], n_devices=2, options=cr.LaunchOptions(python=sys.argv[2], poll_s=0.05))
+except cr.Terminated as exc:
+    print("terminated", exc.name, flush=True)
+    sys.exit(130)
+"""
+
+
+def _mentioning(text: str) -> list[int]:
+    import os
+
+    found = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                if text in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(d.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_sigterm_stops_the_children_like_ctrl_c(tmp_path, signame):
+    """Audit: kill -TERM on the planner exited 143 and left the probe running (re-parented), still training
+    and appending to runs.jsonl. SIGTERM and SIGHUP now stop the children's process groups, as Ctrl-C does."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fake = tmp_path / "fake_python"  # stands in for `python -m calibrate.probe ...`: trains "forever"
+    fake.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(300)\n")
+    fake.chmod(0o755)
+    out = tmp_path / "runs.jsonl"
+    work = str(tmp_path / "runs.calibrate")
+    driver = subprocess.Popen([sys.executable, "-c", SIGNAL_DRIVER, str(out), str(fake)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.time() + 30
+        while not _mentioning(work) and time.time() < deadline:
+            time.sleep(0.05)
+        assert _mentioning(work), "no probe started"
+        time.sleep(0.3)
+        driver.send_signal(getattr(signal, signame))
+        stdout, stderr = driver.communicate(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130 and stdout.split() == ["terminated", signame], stderr
+    assert not _mentioning(work), "children were left running"
+
+
+def test_cli_exits_130_with_one_error_on_sigterm(cli, monkeypatch, tmp_path):
+    import os
+    import signal
+    import time
+
+    def fake(plan, out, **kw):
+        os.kill(os.getpid(), signal.SIGTERM)  # as SLURM does at the time limit
+        time.sleep(10)
+        raise AssertionError("SIGTERM was not handled")
+
+    monkeypatch.setattr(cr, "run_calibration", fake)
+    before = signal.getsignal(signal.SIGTERM)
+    r = cli("calibrate", "--data", "synthetic:zipf?tokens=300000", "--out", str(tmp_path / "cal"))
+    assert r.code == 130 and r.stderr.count("error:") == 1 and r.stderr.count("hint:") == 1, r.stderr
+    assert "error: interrupted by SIGTERM: 0 finished probe results are kept in" in r.stderr
+    assert "rerun the same command with the same --out to resume" in r.stderr
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is the command's only

@@ -107,14 +107,40 @@ def test_nan_loss_fails_the_probe(tmp_path):
     assert len(out.read_text().splitlines()) == 2
 
 
-def test_append_line_is_one_line_per_call(tmp_path):
+def _line(rid: str, status: str = "ok") -> str:
+    from planner.calibrate_run import _failed
+
+    return _failed(spec(), rid, "x", 1.0).model_copy(update={"id": rid, "status": status}).model_dump_json()
+
+
+def test_append_line_is_one_line_per_call_and_trims_a_torn_last_line(tmp_path):
     out = tmp_path / "x.jsonl"
-    probe.append_line(out, '{"id": "a", "status": "ok"}')
-    probe.append_line(out, '{"id": "b", "status": "failed"}\n')
-    out.write_text(out.read_text() + '{"id": "torn')  # a writer killed mid-line
-    probe.append_line(out, '{"id": "c", "status": "ok"}')  # starts on a fresh line
-    assert out.read_text().count("\n") == 4
+    probe.append_line(out, _line("a"))
+    probe.append_line(out, _line("b", "failed") + "\n")
+    out.write_text(out.read_text() + _line("torn")[:40])  # a writer killed mid-line
+    assert probe.recorded_ids(out) == {"a"}  # a cut-short last line is absent, not an error
+    probe.append_line(out, _line("c"))  # the torn fragment is trimmed, not left in the middle
+    assert out.read_text().count("\n") == 3 and "torn" not in out.read_text()
     assert probe.recorded_ids(out) == {"a", "c"}
+    out.write_text(out.read_text().rstrip("\n"))  # a complete last line without its newline is kept
+    probe.append_line(out, _line("d"))
+    assert probe.recorded_ids(out) == {"a", "c", "d"}
+
+
+def test_probe_and_planner_read_corrupt_lines_alike(tmp_path):
+    """Audit: a valid-JSON line failing the schema was ignored by the planner but counted as done by the probe
+    (plain json.loads), which then trained, wrote nothing, and got a false `failed` line; a torn middle line was
+    skipped silently. Both are now errors naming file:line, for both readers."""
+    from planner.calibrate_run import read_results
+    from planner.errors import ConfigError
+
+    for bad in ('{"id": "ladder-L1-d16", "status": "ok"}', _line("e")[:50]):
+        out = tmp_path / "runs.jsonl"
+        out.write_text(_line("a") + "\n" + bad + "\n" + _line("b") + "\n")
+        with pytest.raises(ConfigError, match=f"{out}:2: not a probe result line"):
+            read_results(out)
+        with pytest.raises(ConfigError, match=f"{out}:2"):
+            probe.recorded_ids(out)
 
 
 # ----------------------------------------------------------------------------- review fixes
