@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +88,25 @@ def assert_one_error(result: CliResult, code: int) -> None:
     assert [line.split(":")[0] for line in lines] == ["error", "hint"], result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def write_csv(path: Path, header, rows) -> Path:
+    """A CSV file of `rows` under `header`."""
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(header)
+        out.writerows(rows)
+    return path
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs (other than this one) whose command line contains `text`: a probe left running shows here."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                if text in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(d.name))
+            except OSError:
+                continue
+    return found

@@ -11,6 +11,7 @@ from planner import calibrate_run as cr
 from planner import probe_plan as pp
 from planner.errors import UsageError
 from planner.schemas.probe import CurvePoint, ProbeResult
+from tests.conftest import processes_mentioning
 
 
 @pytest.fixture
@@ -206,20 +207,6 @@ except cr.Terminated as exc:
 """
 
 
-def _mentioning(text: str) -> list[int]:
-    import os
-
-    found = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit() and int(d.name) != os.getpid():
-            try:
-                if text in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    found.append(int(d.name))
-            except OSError:
-                continue
-    return found
-
-
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
 def test_sigterm_stops_the_children_like_ctrl_c(tmp_path, signame):
     """Audit: kill -TERM on the planner exited 143 and left the probe running (re-parented), still training
@@ -238,9 +225,9 @@ def test_sigterm_stops_the_children_like_ctrl_c(tmp_path, signame):
                               stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
     try:
         deadline = time.time() + 30
-        while not _mentioning(work) and time.time() < deadline:
+        while not processes_mentioning(work) and time.time() < deadline:
             time.sleep(0.05)
-        assert _mentioning(work), "no probe started"
+        assert processes_mentioning(work), "no probe started"
         time.sleep(0.3)
         driver.send_signal(getattr(signal, signame))
         stdout, stderr = driver.communicate(timeout=30)
@@ -248,7 +235,7 @@ def test_sigterm_stops_the_children_like_ctrl_c(tmp_path, signame):
         if driver.poll() is None:
             driver.kill()
     assert driver.returncode == 130 and stdout.split() == ["terminated", signame], stderr
-    assert not _mentioning(work), "children were left running"
+    assert not processes_mentioning(work), "children were left running"
 
 
 def test_cli_exits_130_with_one_error_on_sigterm(cli, monkeypatch, tmp_path):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import re
 import signal
 import subprocess
@@ -31,6 +30,7 @@ from planner import calibrate_results as cres
 from planner import calibrate_run as cr
 from planner import probe_plan as pp
 from planner.errors import ProbeError
+from tests.conftest import processes_mentioning
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -102,7 +102,7 @@ def test_smoke_killed_run_resumes_and_loses_or_repeats_nothing(smoke):
     assert final[: len(killed["lines"])] == killed["lines"]  # nothing finished was rewritten or lost
     ids = [r["id"] for r in final]
     assert sorted(ids) == sorted({rid for sp in plan.specs() for rid in sp.result_ids()})  # each exactly once
-    assert not _processes_mentioning(str(out / "work")), "children were left running"
+    assert not processes_mentioning(str(out / "work")), "children were left running"
 
 
 def test_smoke_runs_every_probe(smoke):
@@ -246,25 +246,13 @@ def test_ctrl_c_then_resume_loses_and_repeats_nothing(tmp_path, sig):
     first = lines(out)
     assert {r["id"] for r in first} >= set(specs[1].result_ids())
     work = out.with_name("runs.calibrate")
-    assert not _processes_mentioning(str(work)), "children were left running"
+    assert not processes_mentioning(str(work)), "children were left running"
     outcome = cr.run_calibration(specs, out, n_devices=1)
     assert specs[1].id not in outcome.ran
     ids = [r["id"] for r in lines(out)]
     assert sorted(ids) == sorted({rid for s in specs for rid in s.result_ids()})  # all there, exactly once
     assert lines(out)[: len(first)] == first  # nothing finished was rewritten
     assert outcome.n_failed == 0
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit() and int(d.name) != os.getpid():
-            try:
-                if text in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    found.append(int(d.name))
-            except OSError:
-                continue
-    return found
 
 
 # ----------------------------------------------------------------------------- known-entropy recovery

@@ -7,15 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import GOLDEN, assert_one_error
-
-
-def _write(path, header, rows):
-    with path.open("w", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(header)
-        out.writerows(rows)
-    return path
+from tests.conftest import GOLDEN, assert_one_error, write_csv
 
 
 def _grid(law):
@@ -24,7 +16,7 @@ def _grid(law):
 
 @pytest.fixture
 def runs(tmp_path):
-    return _write(tmp_path / "runs.csv", ("params", "tokens", "loss"),
+    return write_csv(tmp_path / "runs.csv", ("params", "tokens", "loss"),
                   _grid(lambda N, D: 1.8 + 480.0 / N**0.35 + 2100.0 / D**0.37))
 
 
@@ -40,7 +32,7 @@ def zhang_rows():
 def _zhang(tmp_path, rows, name, drop=(), steps_scale=1.0):
     header = [c for c in rows[0] if c not in drop]
     out = [[float(r[c]) * steps_scale if c == "steps_to_target" else r[c] for c in header] for r in rows]
-    return _write(tmp_path / name, header, out)
+    return write_csv(tmp_path / name, header, out)
 
 
 def test_fit_cbs_without_a_d_law_does_not_write_a_law_recommend_refuses(cli, tmp_path, zhang_rows):
@@ -69,7 +61,7 @@ def test_fit_ignored_flags_warn(cli, runs, tmp_path):
     json.loads(r.stdout)  # stdout holds only the result
     r = cli("fit", str(runs), "--compute-col", "flops", "--json")
     assert r.code == 0 and "warning: --compute-col 'flops' is ignored: D comes from the tokens column 'tokens'" in r.stderr
-    both = _write(tmp_path / "both.csv", ("params", "tokens", "compute", "loss"),
+    both = write_csv(tmp_path / "both.csv", ("params", "tokens", "compute", "loss"),
                   [(N, D, 6 * N * D, L) for N, D, L in _grid(lambda N, D: 1.8 + 480.0 / N**0.35 + 2100.0 / D**0.37)])
     r = cli("fit", str(both), "--compute-col", "compute", "--json")
     assert r.code == 0 and "D comes from 'tokens' and 'compute' is ignored" in r.stderr
@@ -92,7 +84,7 @@ def test_fit_cbs_seed_without_bootstrap_warns(cli, tmp_path, zhang_rows):
 
 def test_e_at_zero_is_flagged_in_paper_symbols_and_not_written(cli, tmp_path):
     """Noise-free runs of A/N^alpha + B/D^beta (E = 0): flagged boundary and unidentified, refused without --force."""
-    e0 = _write(tmp_path / "e0.csv", ("params", "tokens", "loss"), _grid(lambda N, D: 480.0 / N**0.35 + 2100.0 / D**0.37))
+    e0 = write_csv(tmp_path / "e0.csv", ("params", "tokens", "loss"), _grid(lambda N, D: 480.0 / N**0.35 + 2100.0 / D**0.37))
     law = tmp_path / "x.yaml"
     r = cli("fit", str(e0), "--write-law", str(law))
     assert_one_error(r, 5)

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from tests.conftest import GOLDEN, assert_one_error, golden_file
+from tests.conftest import GOLDEN, assert_one_error, golden_file, write_csv
 
 ZHANG = GOLDEN / "zhang_cbs_steps.csv"
 
@@ -15,26 +15,18 @@ def _loss(N, D):
     return 1.8 + 480.0 / N**0.35 + 2100.0 / D**0.37
 
 
-def _write(path, header, rows):
-    with path.open("w", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(header)
-        out.writerows(rows)
-    return path
-
-
 @pytest.fixture
 def runs(tmp_path):
     """Noise-free runs of a known law: 4 sizes x 3 token counts."""
     rows = [(N, r * N, _loss(N, r * N)) for N in (1e7, 1e8, 1e9, 1e10) for r in (5, 20, 80)]
-    return _write(tmp_path / "runs.csv", ("params", "tokens", "loss"), rows)
+    return write_csv(tmp_path / "runs.csv", ("params", "tokens", "loss"), rows)
 
 
 @pytest.fixture
 def one_size(tmp_path):
     """Six runs of one model size: the fit cannot tell A from E, nor find alpha."""
     rows = [(1e8, D, _loss(1e8, D)) for D in (5e8, 1e9, 2e9, 4e9, 8e9, 1.6e10)]
-    return _write(tmp_path / "same_n.csv", ("params", "tokens", "loss"), rows)
+    return write_csv(tmp_path / "same_n.csv", ("params", "tokens", "loss"), rows)
 
 
 def _zhang_rows():
@@ -48,14 +40,14 @@ def _zhang_rows():
 def one_group(tmp_path):
     rows = _zhang_rows()
     first = [r for r in rows if r["model_nonemb_params"] == rows[0]["model_nonemb_params"]]
-    return _write(tmp_path / "one_group.csv", list(first[0]), [list(r.values()) for r in first])
+    return write_csv(tmp_path / "one_group.csv", list(first[0]), [list(r.values()) for r in first])
 
 
 @pytest.fixture
 def no_seq(tmp_path):
     rows = _zhang_rows()
     header = [c for c in rows[0] if c != "seq_len"]
-    return _write(tmp_path / "no_seq.csv", header, [[r[c] for c in header] for r in rows])
+    return write_csv(tmp_path / "no_seq.csv", header, [[r[c] for c in header] for r in rows])
 
 
 @pytest.fixture
@@ -162,7 +154,7 @@ AT_BOUND = [(9280, 45056, 3.7416477), (9280, 94208, 3.5027523), (9280, 184320, 3
 
 
 def test_boundary_fit_is_flagged_and_not_written_without_force(cli, tmp_path):
-    runs = _write(tmp_path / "ladder.csv", ("params", "tokens", "loss"), AT_BOUND)
+    runs = write_csv(tmp_path / "ladder.csv", ("params", "tokens", "loss"), AT_BOUND)
     r = cli("fit", str(runs), "--json")
     assert r.code == 0 and "warning: boundary: alpha = 10 sits on the fitter's upper bound 10" in r.stderr
     assert any(f.startswith("boundary: alpha") for f in r.json["flags"])
@@ -190,11 +182,11 @@ def test_directories_are_not_missing_files(cli, tmp_path):
 
 
 def test_runs_file_errors_hint_at_the_columns(cli, tmp_path):
-    bad = _write(tmp_path / "bad.csv", ("params", "tokens", "loss"), [(1e8, 2e9, 3.1), (2e8, 4e9, "x")])
+    bad = write_csv(tmp_path / "bad.csv", ("params", "tokens", "loss"), [(1e8, 2e9, 3.1), (2e8, 4e9, "x")])
     r = cli("fit", str(bad))
     assert_one_error(r, 3)
     assert "profiles validate" not in r.stderr and "'params', 'tokens' (or 'compute') and 'loss'" in r.stderr
-    bad = _write(tmp_path / "bad_cbs.csv", ("model_nonemb_params", "batch_size_sequences", "steps_to_target"),
+    bad = write_csv(tmp_path / "bad_cbs.csv", ("model_nonemb_params", "batch_size_sequences", "steps_to_target"),
                  [(1e8, 64, 100), (1e8, 128, -1), (1e8, 256, 30)])
     r = cli("fit-cbs", str(bad))
     assert_one_error(r, 3)
