@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from planner.defaults import MIN_PARAMS
 from planner.errors import InfeasibleError, UsageError
 from planner.laws import chinchilla as law
 from planner.laws._percentile import percentile
@@ -32,11 +33,6 @@ from planner.schemas.recommend import (
 )
 
 EXTREME_TOKENS_PER_PARAM = 1000.0
-# Validity floor of a model (README, `planner recommend`). The smallest models any loss law has been fitted
-# to are ~1e3 parameters: Kaplan et al. 2020 go down to 768 non-embedding parameters, and
-# `planner calibrate --preset smoke` fits 9k-54k (Chinchilla's own fits start at 44M). Below it the laws
-# return fractions of a parameter; a smaller --params is a usage error, a smaller result is infeasible.
-MIN_PARAMS = 1000.0
 
 
 @dataclass(frozen=True)

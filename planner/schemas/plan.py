@@ -7,9 +7,8 @@ from typing import Literal, get_args
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from planner.defaults import MIN_PARAMS  # README "Bounds": the smallest model any loss law is fitted to
 from planner.schemas.base import Fraction, NonNegativeFloat, PositiveFloat, StrictInput, _is_number
-
-MIN_PARAMS = 1000.0  # planner.planning.MIN_PARAMS (README "Bounds"): the smallest model any loss law is fitted to
 
 
 def _takes_text(annotation) -> bool:
